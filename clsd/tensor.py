@@ -219,6 +219,24 @@ class Tensor:
         more = ", ..." if columns > 6 else ""
         return f"Tensor(shape=({rows}, {columns}), first row [{first}{more}])"
 
+    def _repr_html_(self):
+        """Return an HTML table that Jupyter shows inline for up to 20 x 20 values.
+
+        Larger tensors return None, so that Jupyter falls back to ``repr``.
+        """
+        rows, columns = self.shape
+        if rows > 20 or columns > 20:
+            return None
+        header = "".join(f"<th>{j}</th>" for j in range(columns))
+        body = "".join(
+            f"<tr><th>{i}</th>" + "".join(f"<td>{value:.4g}</td>" for value in row) + "</tr>"
+            for i, row in enumerate(self.data)
+        )
+        return (
+            f"<table><caption>Tensor of shape ({rows}, {columns})</caption>"
+            f"<thead><tr><th></th>{header}</tr></thead><tbody>{body}</tbody></table>"
+        )
+
     # ---- comparison ---------------------------------------------------
 
     def __eq__(self, other):

@@ -27,6 +27,7 @@ from .network import Network
 from .optim import Optimizer, SGD, get_optimizer
 from .tensor import Tensor, make_rng
 from .datasets import Dataset, batches
+from .svg import history_chart
 
 
 class TrainingDiverged(ArithmeticError):
@@ -115,6 +116,12 @@ class History(list):
         if name == "total":
             return [record["total"] for record in self]
         return [record["terms"].get(name) for record in self]
+
+    def _repr_svg_(self):
+        """Return the loss chart that Jupyter shows inline, or None when empty."""
+        if not self:
+            return None
+        return history_chart(self)
 
 
 def evaluate(network, features, labels):
