@@ -53,7 +53,7 @@ def nice_ticks(low, high, count=5):
     >>> nice_ticks(0.0, 1.0)
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     >>> nice_ticks(3.0, 3.0)
-    [2.5, 3.0, 3.5]
+    [2.6, 2.8, 3.0, 3.2, 3.4]
     """
     if high < low:
         low, high = high, low
