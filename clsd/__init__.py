@@ -15,32 +15,48 @@ The main names:
 - ``Layer``: a dense layer with a hand-derived backward pass.
 - ``Network``: a stack of layers; ``states(x)`` returns every state.
 - ``LayerMatch`` and ``CLSDTrainer``: distillation of teacher states.
+- ``Adapter``, ``LogitMatch``, ``Stage``, ``schedules``: widths, soft
+  targets, stages and weight schedules for distillation.
+- ``cka``, ``pairing``, ``blocks``: which layers to pair, and block
+  replacement.
 - ``losses``, ``optim``, ``datasets``, ``activations``: the building blocks.
 """
 
 from . import activations, datasets, kernels, losses, optim
+from . import blocks, cka, pairing, reporting, schedules, stages
+from .adapters import Adapter
 from .layer import Layer
 from .network import Network
 from .optim import SGD, Adam
 from .tensor import Tensor
-from .trainer import CLSDTrainer, History, LayerMatch, TrainingDiverged, evaluate
+from .stages import Stage
+from .trainer import CLSDTrainer, History, LayerMatch, LogitMatch, TrainingDiverged, evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adam",
+    "Adapter",
     "CLSDTrainer",
     "History",
     "Layer",
     "LayerMatch",
+    "LogitMatch",
     "Network",
     "SGD",
+    "Stage",
     "Tensor",
     "TrainingDiverged",
     "activations",
+    "blocks",
+    "cka",
     "datasets",
     "evaluate",
     "kernels",
     "losses",
     "optim",
+    "pairing",
+    "reporting",
+    "schedules",
+    "stages",
 ]

@@ -15,8 +15,9 @@ batch (rows).
 
 import math
 from collections import namedtuple
-from operator import sub
+from operator import add, mul, sub
 
+from . import kernels
 from .tensor import Tensor
 
 Loss = namedtuple("Loss", "value grad")
@@ -153,7 +154,167 @@ def distillation(student_logits, teacher_logits, temperature=1.0):
     return Loss(value, Tensor._wrap(grad))
 
 
-STATE_LOSSES = {"mse": mse}
+def distillation_with_labels(student_logits, teacher_logits, labels, temperature=4.0, soft_weight=0.9):
+    """Hinton's soft-target loss mixed with the hard-label cross-entropy.
+
+    With a = ``soft_weight`` in [0, 1]:
+
+        L     = a * distillation(s, t, T) + (1 - a) * cross_entropy(s, labels)
+        dL/ds = a * d distillation/ds + (1 - a) * d cross_entropy/ds
+
+    Both parts are means over the batch, and the soft part already carries
+    the T^2 factor, so ``soft_weight`` trades the two at any temperature.
+    Raises ``ValueError`` for a ``soft_weight`` outside [0, 1].
+    """
+    if not isinstance(soft_weight, (int, float)) or isinstance(soft_weight, bool):
+        raise TypeError(f"distillation_with_labels: soft_weight must be a number, got {soft_weight!r}")
+    if not 0.0 <= soft_weight <= 1.0:
+        raise ValueError(f"distillation_with_labels: soft_weight must be in [0, 1], got {soft_weight!r}")
+    soft, soft_grad = distillation(student_logits, teacher_logits, temperature)
+    hard, hard_grad = cross_entropy(student_logits, labels)
+    a = float(soft_weight)
+    grad = Tensor._wrap([
+        [a * gs + (1.0 - a) * gh for gs, gh in zip(row_s, row_h)]
+        for row_s, row_h in zip(soft_grad.data, hard_grad.data)
+    ])
+    return Loss(a * soft + (1.0 - a) * hard, grad)
+
+
+# ---- state losses beyond mse -------------------------------------------------
+
+# Added to a squared norm before its square root, so that an all-zero row has
+# the finite norm sqrt(EPSILON) instead of 0 and every division stays finite.
+EPSILON = 1e-8
+
+
+def _unit_rows(rows):
+    """Return (each row / its norm, the norms), with norm = sqrt(sum x^2 + EPSILON)."""
+    norms = [math.sqrt(math.fsum(v * v for v in row) + EPSILON) for row in rows]
+    return [[v / n for v in row] for row, n in zip(rows, norms)], norms
+
+
+def _through_unit_rows(grad_unit, unit, norms):
+    """Backpropagate dL/d(unit row) to dL/d(row) through u = x / sqrt(|x|^2 + eps).
+
+    du_k/dx_j = (delta_jk - u_j u_k) / n, so dL/dx = (g - u * (g . u)) / n
+    for each row, with g = dL/du and n the row's norm.
+    """
+    grad = []
+    for g, u, n in zip(grad_unit, unit, norms):
+        along = math.fsum(map(mul, g, u))
+        grad.append([(gj - uj * along) / n for gj, uj in zip(g, u)])
+    return grad
+
+
+def normalized_mse(prediction, target):
+    """Mean squared error between rows scaled to unit L2 norm.
+
+    Each row x becomes u = x / n with n = sqrt(sum_j x_j^2 + EPSILON), so
+    the loss ignores a positive scale of either state. With N = rows *
+    columns, p and t the unit rows of the prediction and the target:
+
+        L          = (1/N) * sum_ij (p_ij - t_ij)^2
+        dL/dp_ij   = (2/N) * (p_ij - t_ij)                        (= g)
+        dL/dpred_i = (g_i - p_i * (g_i . p_i)) / n_i
+
+    where the last line is the derivative of the row scaling (see
+    ``_through_unit_rows``). An all-zero row gives a finite loss and gradient.
+    """
+    _check_pair(prediction, target, "normalized_mse")
+    rows, columns = prediction.shape
+    count = rows * columns
+    unit_p, norms = _unit_rows(prediction.data)
+    unit_t, _ = _unit_rows(target.data)
+    differences = [list(map(sub, p, t)) for p, t in zip(unit_p, unit_t)]
+    value = math.fsum(d * d for row in differences for d in row) / count
+
+    scale = 2.0 / count
+    grad_unit = [[scale * d for d in row] for row in differences]
+    grad = _through_unit_rows(grad_unit, unit_p, norms)
+    return Loss(value, Tensor._wrap(grad))
+
+
+def cosine(prediction, target):
+    """One minus the cosine similarity of each row pair, averaged over the rows.
+
+    With B rows, p_i = pred_i / n_i and t_i = target_i / m_i the unit rows
+    (n = sqrt(|x|^2 + EPSILON), as in ``normalized_mse``) and c_i = p_i . t_i:
+
+        L          = (1/B) * sum_i (1 - c_i)
+        dL/dp_i    = -t_i / B                                     (= g_i)
+        dL/dpred_i = (g_i - p_i * (g_i . p_i)) / n_i = -(t_i - c_i * p_i) / (B * n_i)
+
+    An all-zero prediction row has c_i = 0, loss 1 and the finite gradient
+    -t_i / (B * sqrt(EPSILON)), which is large because the direction of a
+    zero row is undefined.
+    """
+    _check_pair(prediction, target, "cosine")
+    rows = prediction.shape[0]
+    unit_p, norms = _unit_rows(prediction.data)
+    unit_t, _ = _unit_rows(target.data)
+    similarities = [math.fsum(map(mul, p, t)) for p, t in zip(unit_p, unit_t)]
+    value = math.fsum(1.0 - c for c in similarities) / rows
+
+    grad_unit = [[-v / rows for v in t] for t in unit_t]
+    grad = _through_unit_rows(grad_unit, unit_p, norms)
+    return Loss(value, Tensor._wrap(grad))
+
+
+def relation(prediction, target):
+    """Similarity-preserving loss: compare the batch's row-similarity matrices.
+
+    Tung and Mori, "Similarity-Preserving Knowledge Distillation", ICCV 2019.
+    For a batch of B rows, G = X @ X.T is the (B, B) Gram matrix of a state,
+    and each row of G is scaled to unit L2 norm (as in ``normalized_mse``).
+    The loss compares the student's Q = unit_rows(S @ S.T) with the
+    teacher's R = unit_rows(T @ T.T):
+
+        L         = (1/B^2) * sum_ij (Q_ij - R_ij)^2
+        dL/dQ     = (2/B^2) * (Q - R)                             (= D)
+        dL/dG_i   = (D_i - Q_i * (D_i . Q_i)) / n_i               (= E, row scaling)
+        dL/dS     = (E + E.T) @ S                                 since G = S @ S.T
+
+    Only the row counts must agree: the state widths may differ, so this loss
+    needs no adapter between a thin student and a wide teacher.
+    """
+    for name, value in (("prediction", prediction), ("target", target)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"relation: {name} must be a Tensor, got {type(value).__name__}")
+    if len(prediction) != len(target):
+        raise ValueError(
+            f"relation: prediction {prediction.shape} and target {target.shape} must have "
+            "the same number of rows (one per sample)"
+        )
+    rows = len(prediction)
+    student_gram = kernels.matmul_transposed(prediction.data, prediction.data)
+    teacher_gram = kernels.matmul_transposed(target.data, target.data)
+    unit_q, norms = _unit_rows(student_gram)
+    unit_r, _ = _unit_rows(teacher_gram)
+    differences = [list(map(sub, q, r)) for q, r in zip(unit_q, unit_r)]
+    count = rows * rows
+    value = math.fsum(d * d for row in differences for d in row) / count
+
+    scale = 2.0 / count
+    grad_unit = [[scale * d for d in row] for row in differences]
+    grad_gram = _through_unit_rows(grad_unit, unit_q, norms)
+
+    # G = S @ S.T, so dL/dS = (E + E.T) @ S, shape (B, width).
+    symmetric = [list(map(add, row, column)) for row, column in zip(grad_gram, zip(*grad_gram))]
+    grad = kernels.matmul(symmetric, prediction.data)
+    return Loss(value, Tensor._wrap(grad))
+
+
+# The relation loss compares (B, B) matrices, so the two states may differ in width.
+relation.needs_equal_widths = False
+
+
+STATE_LOSSES = {
+    "mse": mse,
+    "normalized_mse": normalized_mse,
+    "cosine": cosine,
+    "relation": relation,
+    "kd": distillation,
+}
 
 
 def get_state_loss(name):

@@ -1,10 +1,13 @@
-"""Cross-layer state distillation: matches, the trainer and its history.
+"""Cross-layer state distillation: the trainer and its history.
 
 A ``LayerMatch`` pairs a teacher state with a student state. Training adds
 one hint loss per match, weight * loss(student state j, teacher state k),
 to an optional task loss on the labels, and backpropagates all of them
 through the student in one pass. The teacher is frozen: its parameters are
-never given to the optimizer.
+never given to the optimizer. An ``Adapter`` on a match is trained with the
+student; a ``Schedule`` changes a weight from epoch to epoch; ``Stage``
+lists run one set of terms after another, such as the two stages of
+FitNets (``stages.fitnets_stages``).
 
 >>> from clsd import Network, Tensor
 >>> teacher = Network.mlp([4, 3, 3, 2], seed=1)
@@ -16,18 +19,27 @@ never given to the optimizer.
 ...                       epochs=3, batch_size=4, seed=0)
 >>> len(history), list(history[-1]["terms"])
 (3, ['hint t2->s1'])
+
+Before the first epoch, ``fit`` hands its plan (stages, epochs, active
+terms and their weights) to each callback's ``on_fit_start``;
+``reporting.format_plan`` turns it into text.
 """
 
 import math
 import time
 
 from . import losses
+from .datasets import Dataset
 from .layer import Layer
+from .matches import LayerMatch, LogitMatch, check_int as _check_int, check_number as _check_number
 from .network import Network
-from .optim import Optimizer, SGD, get_optimizer
-from .tensor import Tensor, make_rng
-from .datasets import Dataset, batches
+from .optim import SGD, get_optimizer
+from .schedules import as_schedule
+from .stages import Stage
 from .svg import history_chart
+from .tensor import Tensor, make_rng
+
+__all__ = ["CLSDTrainer", "History", "LayerMatch", "LogitMatch", "TrainingDiverged", "evaluate"]
 
 
 class TrainingDiverged(ArithmeticError):
@@ -38,84 +50,55 @@ class TrainingDiverged(ArithmeticError):
     """
 
 
-def _check_number(value, name, where, above=None, minimum=None):
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be finite, got {value!r}")
-    if above is not None and not value > above:
-        raise ValueError(f"{where}: {name} must be above {above}, got {value!r}")
-    if minimum is not None and not value >= minimum:
-        raise ValueError(f"{where}: {name} must be at least {minimum}, got {value!r}")
-    return float(value)
-
-
-def _check_int(value, name, where, minimum=1):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be at least {minimum}, got {value!r}")
-    return value
-
-
-class LayerMatch:
-    """Pair teacher state ``teacher_state`` with student state ``student_state``.
-
-    State numbering is ``Network.states``: 0 is the input and k the output of
-    layer k. ``loss`` is a state-loss name from ``losses.STATE_LOSSES``
-    ("mse" by default) and ``weight`` scales it in the total loss.
-    """
-
-    def __init__(self, teacher_state, student_state, weight=1.0, loss="mse"):
-        self.teacher_state = _check_int(teacher_state, "teacher_state", "LayerMatch", minimum=0)
-        self.student_state = _check_int(student_state, "student_state", "LayerMatch", minimum=0)
-        self.weight = _check_number(weight, "weight", "LayerMatch", minimum=0.0)
-        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
-        self.loss = losses.get_state_loss(loss)
-
-    @property
-    def name(self):
-        """The term's name in the history, such as "hint t3->s1"."""
-        return f"hint t{self.teacher_state}->s{self.student_state}"
-
-    def __repr__(self):
-        return (
-            f"LayerMatch(teacher_state={self.teacher_state}, student_state={self.student_state}, "
-            f"weight={self.weight!r}, loss={self.loss_name!r})"
-        )
-
-    def check(self, teacher, student):
-        """Raise unless both states exist and have the same width."""
-        teacher.check_state_index(self.teacher_state, "LayerMatch teacher_state")
-        student.check_state_index(self.student_state, "LayerMatch student_state")
-        teacher_width = teacher.sizes[self.teacher_state]
-        student_width = student.sizes[self.student_state]
-        if teacher_width != student_width:
-            raise ValueError(
-                f"LayerMatch: teacher state {self.teacher_state} has width {teacher_width} but "
-                f"student state {self.student_state} has width {student_width}; matched "
-                "states must have equal widths"
-            )
-
-    def compute(self, teacher_states, student_states):
-        """Return the ``Loss`` of the student state against the teacher state."""
-        return self.loss(student_states[self.student_state], teacher_states[self.teacher_state])
-
-
 class History(list):
     """The per-epoch records that ``fit`` returns, as a list of dicts.
 
-    Each record has ``epoch`` (from 1), ``terms`` (each loss term's mean
-    over the epoch's batches), ``weights`` (each term's weight), ``total``
-    (the sum of weight * term), ``validation`` (a dict with ``loss`` and
-    ``accuracy``, or None) and ``seconds``.
+    Each record has ``epoch`` (from 1, counted over all stages), ``stage``
+    (the stage's name) and ``stage_epoch`` (from 1 within the stage),
+    ``terms`` (each loss term's mean over the epoch's batches), ``weights``
+    (each term's weight in that epoch), ``total`` (the sum of weight *
+    term), ``validation`` (a dict with ``loss`` and ``accuracy``, or None)
+    and ``seconds``.
+
+    ``returned_epoch`` is the epoch whose student weights ``fit`` returned:
+    the last one, or the best one with ``restore_best=True``.
     """
+
+    returned_epoch = None
 
     def series(self, name):
         """Return one term's values over the epochs, or ``total``'s."""
         if name == "total":
             return [record["total"] for record in self]
         return [record["terms"].get(name) for record in self]
+
+    def best(self):
+        """Return the record with the highest validation accuracy, or None without validation.
+
+        Ties go to the earlier epoch.
+        """
+        best = None
+        for record in self:
+            result = record.get("validation")
+            if result and (best is None or result["accuracy"] > best["validation"]["accuracy"]):
+                best = record
+        return best
+
+    def summary(self):
+        """Return the last-epoch and best-epoch validation results as one line of text."""
+        if not self:
+            return "no epochs were trained"
+        last = self[-1]
+        returned = self.returned_epoch or last["epoch"]
+        kept = "the last epoch" if returned == last["epoch"] else f"epoch {returned} (the best)"
+        best = self.best()
+        if best is None:
+            return f"trained {last['epoch']} epochs without validation; the student has the weights of {kept}"
+        return (
+            f"validation accuracy: last epoch {last['epoch']}: {last['validation']['accuracy']:.4f}, "
+            f"best epoch {best['epoch']}: {best['validation']['accuracy']:.4f}; "
+            f"the student has the weights of {kept}"
+        )
 
     def _repr_svg_(self):
         """Return the loss chart that Jupyter shows inline, or None when empty."""
@@ -149,6 +132,32 @@ def _call(callbacks, event, payload):
             callback(payload)
 
 
+def _batch_indices(rows, batch_size, rng):
+    """Yield lists of row indices that cover every row once, in an order drawn from ``rng``.
+
+    The order is the one ``datasets.batches`` draws from the same ``rng``.
+    """
+    order = list(range(rows))
+    rng.shuffle(order)
+    for start in range(0, rows, batch_size):
+        yield order[start:start + batch_size]
+
+
+def _copy_values(tensors):
+    return [[row[:] for row in tensor.data] for tensor in tensors]
+
+
+def _restore_values(tensors, values):
+    for tensor, rows in zip(tensors, values):
+        tensor.data[:] = [row[:] for row in rows]
+
+
+def _reset_optimizer(optimizer):
+    """Clear the optimizer's per-parameter state (momentum, Adam moments, step count)."""
+    fresh = {"name": optimizer.name, "settings": optimizer.settings(), "state": [], "steps": 0}
+    optimizer.load_state_dict(fresh)
+
+
 class CLSDTrainer:
     """Train a student to reproduce a frozen teacher's states.
 
@@ -158,7 +167,7 @@ class CLSDTrainer:
 
     ``compute_loss`` and ``distill_step`` work on a single ``Layer``;
     ``fit`` trains a whole ``Network`` with any number of ``LayerMatch``
-    terms and an optional task loss.
+    terms, an optional task loss, weight schedules and stages.
     """
 
     def __init__(self, learning_rate=0.01, optimizer=None):
@@ -205,14 +214,16 @@ class CLSDTrainer:
         *,
         teacher=None,
         matches=(),
-        epochs=10,
+        epochs=None,
         batch_size=32,
-        task_weight=1.0,
+        task_weight=None,
         validation=None,
         callbacks=(),
         seed=None,
+        stages=None,
+        restore_best=False,
     ):
-        """Train ``student`` for ``epochs`` passes over ``features``.
+        """Train ``student`` for ``epochs`` passes over ``features``, or stage by stage.
 
         Args:
             student: the ``Network`` to train.
@@ -221,58 +232,109 @@ class CLSDTrainer:
             labels: class indices for a cross-entropy task loss on the
                 student's output, or None to train on the matches alone.
             teacher: the frozen ``Network`` whose states the matches read.
-            matches: ``LayerMatch`` objects; each adds a weighted hint term.
-            epochs, batch_size: passes over the data and rows per step.
-            task_weight: weight of the task loss.
+            matches: ``LayerMatch`` objects; each adds a weighted term.
+            epochs: passes over the data (10 when None).
+            batch_size: rows per optimizer step.
+            task_weight: weight of the task loss, a number or a
+                ``Schedule`` (1 when None).
             validation: a ``Dataset`` or (features, labels) evaluated after
                 each epoch.
             callbacks: functions called with each epoch's record, or objects
                 with any of ``on_fit_start(plan)``, ``on_batch_end(info)``,
                 ``on_epoch_end(record)`` and ``on_fit_end(history)``.
             seed: int or ``random.Random`` for the batch order.
+            stages: a list of ``Stage`` objects to run in order, in place of
+                ``matches``, ``epochs`` and ``task_weight``.
+            restore_best: with ``validation``, return the student with the
+                weights of the epoch of best validation accuracy instead of
+                the last epoch.
 
-        Returns a ``History``. Raises ``TrainingDiverged`` when a loss or a
-        parameter stops being finite, with the model left at the weights
-        before that step.
+        Each stage trains the student layers up to the highest state that
+        its terms read, plus its matches' adapters; the optimizer's state
+        starts afresh at every stage after the first.
+
+        Returns a ``History``; its ``summary()`` gives the last-epoch and
+        best-epoch validation accuracy and which weights the student kept.
+        Raises ``TrainingDiverged`` when a loss or a parameter stops being
+        finite, with the model left at the weights before that step.
         """
         if isinstance(features, Dataset):
             if labels is not None:
                 raise ValueError("fit: pass labels either in the Dataset or as labels, not both")
             features, labels = features.features, features.labels
-        plan = self._plan(student, features, labels, teacher, matches, epochs, batch_size, task_weight)
+        stages = _stage_list(stages, matches, epochs, task_weight, labels)
+        plan = self._plan(student, features, labels, teacher, stages, batch_size, validation, restore_best)
         validation = _validation_pair(validation, student)
+        labels = plan["labels"]
         rng = make_rng(seed)
         history = History()
         callbacks = list(callbacks)
+
+        # The teacher is frozen, so its states are computed once for all rows.
+        teacher_states = None
+        if plan["teacher_upto"] is not None:
+            teacher_states = teacher.states(features, upto=plan["teacher_upto"])
+
+        best_accuracy = None
+        best_weights = None
         _call(callbacks, "on_fit_start", plan)
 
-        for epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            sums = dict.fromkeys(plan["weights"], 0.0)
-            steps = 0
-            for x, y in batches(features, labels, batch_size, seed=rng):
-                steps += 1
-                terms = self._train_step(student, teacher, x, y, plan, epoch, steps)
-                for name, value in terms.items():
-                    sums[name] += value
-                _call(callbacks, "on_batch_end", {"epoch": epoch, "step": steps, "steps": plan["steps_per_epoch"], "terms": terms})
+        epoch = 0
+        for stage_index, stage in enumerate(plan["stages"]):
+            if stage_index > 0:
+                _reset_optimizer(self.optimizer)
+            for stage_epoch in range(1, stage["epochs"] + 1):
+                epoch += 1
+                record = self._run_epoch(
+                    student, features, labels, teacher_states, plan, stage, epoch, stage_epoch, rng, callbacks
+                )
+                record["validation"] = evaluate(student, *validation) if validation else None
+                history.append(record)
 
-            terms = {name: total / steps for name, total in sums.items()}
-            record = {
-                "epoch": epoch,
-                "terms": terms,
-                "weights": dict(plan["weights"]),
-                "total": math.fsum(plan["weights"][name] * value for name, value in terms.items()),
-                "validation": evaluate(student, *validation) if validation else None,
-                "seconds": time.perf_counter() - started,
-            }
-            history.append(record)
-            _call(callbacks, "on_epoch_end", record)
+                # Keep a copy of the weights of the best epoch so far.
+                if validation and (best_accuracy is None or record["validation"]["accuracy"] > best_accuracy):
+                    best_accuracy = record["validation"]["accuracy"]
+                    if restore_best:
+                        best_weights = (epoch, _copy_values(student.parameters()))
+                _call(callbacks, "on_epoch_end", record)
 
+        history.returned_epoch = epoch
+        if best_weights is not None:
+            history.returned_epoch, values = best_weights
+            _restore_values(student.parameters(), values)
         _call(callbacks, "on_fit_end", history)
         return history
 
-    def _plan(self, student, features, labels, teacher, matches, epochs, batch_size, task_weight):
+    def _run_epoch(self, student, features, labels, teacher_states, plan, stage, epoch, stage_epoch, rng, callbacks):
+        """Train one epoch of ``stage`` and return its record (without validation)."""
+        started = time.perf_counter()
+        weights = {term["name"]: term["schedule"](stage_epoch) for term in stage["terms"]}
+        sums = dict.fromkeys(weights, 0.0)
+        steps = 0
+        for indices in _batch_indices(len(features), plan["batch_size"], rng):
+            steps += 1
+            x = features.rows(indices)
+            y = None if labels is None else [labels[i] for i in indices]
+            teacher_batch = None if teacher_states is None else [state.rows(indices) for state in teacher_states]
+            terms = self._train_step(student, stage, weights, x, y, teacher_batch, epoch, steps)
+            for name, value in terms.items():
+                sums[name] += value
+            info = {"epoch": epoch, "step": steps, "steps": plan["steps_per_epoch"], "terms": terms}
+            _call(callbacks, "on_batch_end", info)
+
+        terms = {name: total / steps for name, total in sums.items()}
+        return {
+            "epoch": epoch,
+            "stage": stage["name"],
+            "stage_epoch": stage_epoch,
+            "terms": terms,
+            "weights": weights,
+            "total": math.fsum(weights[name] * value for name, value in terms.items()),
+            "validation": None,
+            "seconds": time.perf_counter() - started,
+        }
+
+    def _plan(self, student, features, labels, teacher, stages, batch_size, validation, restore_best):
         """Check every argument of ``fit`` and return the training plan."""
         if not isinstance(student, Network):
             raise TypeError(f"fit: student must be a Network, got {type(student).__name__}")
@@ -283,67 +345,57 @@ class CLSDTrainer:
                 f"fit: features have shape {features.shape} but the student expects "
                 f"{student.sizes[0]} input features"
             )
-        _check_int(epochs, "epochs", "fit")
         _check_int(batch_size, "batch_size", "fit")
-        task_weight = _check_number(task_weight, "task_weight", "fit", minimum=0.0)
         if labels is not None:
             labels = losses.check_labels(labels, len(features), student.sizes[-1], "fit")
+        if restore_best and validation is None:
+            raise ValueError("fit: restore_best=True needs a validation set to pick the best epoch")
 
-        matches = list(matches)
-        for index, match in enumerate(matches):
-            if not isinstance(match, LayerMatch):
-                raise TypeError(f"fit: matches[{index}] must be a LayerMatch, got {type(match).__name__}")
-        if matches:
-            if not isinstance(teacher, Network):
-                raise TypeError(f"fit: matches need a teacher Network, got {type(teacher).__name__}")
-            if teacher.sizes[0] != student.sizes[0]:
-                raise ValueError(
-                    f"fit: the teacher takes {teacher.sizes[0]} input features but the "
-                    f"student takes {student.sizes[0]}; they must read the same inputs"
-                )
-            for match in matches:
-                match.check(teacher, student)
-        names = [match.name for match in matches]
-        if len(set(names)) != len(names):
-            raise ValueError(f"fit: two matches pair the same states: {names}")
+        all_matches = [match for stage in stages for match in stage.matches]
+        if all_matches:
+            _check_teacher(teacher, student)
+        stage_plans = []
+        first_epoch = 1
+        for stage in stages:
+            stage_plans.append(_stage_plan(stage, teacher, student, labels, first_epoch))
+            first_epoch += stage.epochs
 
-        weights = {}
-        if labels is not None:
-            weights["task"] = task_weight
-        for match in matches:
-            weights[match.name] = match.weight
-        if not weights:
-            raise ValueError("fit: nothing to train; pass labels, matches or both")
-
-        student_upto = student.depth if labels is not None else max(m.student_state for m in matches)
-        teacher_upto = max((m.teacher_state for m in matches), default=0)
+        teacher_upto = max((s["teacher_upto"] for s in stage_plans if s["teacher_upto"] is not None), default=None)
+        first = stage_plans[0]
         return {
-            "epochs": epochs,
+            "epochs": first_epoch - 1,
             "batch_size": batch_size,
             "steps_per_epoch": -(-len(features) // batch_size),
-            "weights": weights,
-            "matches": matches,
+            "rows": len(features),
+            "stages": stage_plans,
             "labels": labels,
-            "student_upto": student_upto,
             "teacher_upto": teacher_upto,
+            "validation": validation is not None,
+            "restore_best": bool(restore_best),
+            # The first stage's terms, as a single-stage fit reports them.
+            "weights": {term["name"]: term["schedule"](1) for term in first["terms"]},
+            "matches": first["matches"],
+            "student_upto": first["student_upto"],
         }
 
-    def _train_step(self, student, teacher, x, y, plan, epoch, step):
+    def _train_step(self, student, stage, weights, x, y, teacher_states, epoch, step):
         """Run one forward, backward and optimizer step; return each term's value."""
-        weights = plan["weights"]
-        student_states = student.states(x, upto=plan["student_upto"])
-        teacher_states = teacher.states(x, upto=plan["teacher_upto"]) if plan["matches"] else None
+        student_states = student.states(x, upto=stage["student_upto"])
+        for adapter in stage["adapters"]:
+            adapter.zero_grad()
 
-        # Each term adds weight * dL/dstate at the state it reads.
+        # Each term adds weight * dL/dstate at the student state it reads.
         terms = {}
         grads = {}
-        if y is not None:
-            terms["task"], grad = losses.cross_entropy(student_states[-1], y)
-            grads[len(student_states) - 1] = grad * weights["task"]
-        for match in plan["matches"]:
-            terms[match.name], grad = match.compute(teacher_states, student_states)
-            grad = grad * weights[match.name]
-            index = match.student_state
+        for term in stage["terms"]:
+            weight = weights[term["name"]]
+            if term["kind"] == "task":
+                value, grad = losses.cross_entropy(student_states[-1], y)
+                grad = grad * weight
+            else:
+                value, grad = term["match"].compute(teacher_states, student_states, weight)
+            terms[term["name"]] = value
+            index = term["student_state"]
             grads[index] = grad if index not in grads else grads[index] + grad
 
         for name, value in terms.items():
@@ -353,15 +405,17 @@ class CLSDTrainer:
                     "the model keeps its weights from before this step. Try a lower learning rate."
                 )
 
+        # Update the student layers this stage trains, then the adapters.
         student.zero_grad()
         student.backward(grads)
-        parameters = student.parameters()
-        saved = [list(p.data) for p in parameters]
+        trained = student.layers[:stage["student_upto"]] + stage["adapters"]
+        parameters = [p for layer in trained for p in layer.parameters()]
+        gradients = [g for layer in trained for g in layer.gradients()]
+        saved = _copy_values(parameters)
         saved_optimizer = self.optimizer.state_dict()
-        self.optimizer.step(parameters, student.gradients())
+        self.optimizer.step(parameters, gradients)
         if not _all_finite(parameters):
-            for p, rows in zip(parameters, saved):
-                p.data[:] = rows
+            _restore_values(parameters, saved)
             self.optimizer.load_state_dict(saved_optimizer)
             raise TrainingDiverged(
                 f"fit: a parameter became NaN or infinite at epoch {epoch}, step {step} "
@@ -369,6 +423,84 @@ class CLSDTrainer:
                 "Try a lower learning rate."
             )
         return terms
+
+
+def _stage_list(stages, matches, epochs, task_weight, labels):
+    """Return the stages to run: ``stages`` itself, or one stage built from the other arguments."""
+    if stages is None:
+        epochs = 10 if epochs is None else _check_int(epochs, "epochs", "fit")
+        matches = list(matches)
+        for index, match in enumerate(matches):
+            if not isinstance(match, LayerMatch):
+                raise TypeError(f"fit: matches[{index}] must be a LayerMatch, got {type(match).__name__}")
+        if labels is None:
+            task = None
+        else:
+            task = as_schedule(1.0 if task_weight is None else task_weight, "task_weight", "fit")
+        if task is None and not matches:
+            raise ValueError("fit: nothing to train; pass labels, matches or both")
+        return [Stage("train", epochs, matches, task_weight=task)]
+
+    if epochs is not None or task_weight is not None or list(matches):
+        raise ValueError("fit: pass either stages, or matches, epochs and task_weight, not both")
+    stages = list(stages)
+    if not stages:
+        raise ValueError("fit: stages must list at least one Stage, got none")
+    for index, stage in enumerate(stages):
+        if not isinstance(stage, Stage):
+            raise TypeError(f"fit: stages[{index}] must be a Stage, got {type(stage).__name__}")
+        if stage.task_weight is not None and labels is None:
+            raise ValueError(f"fit: stage {stage.name!r} has a task_weight but no labels were given")
+    return stages
+
+
+def _check_teacher(teacher, student):
+    if not isinstance(teacher, Network):
+        raise TypeError(f"fit: matches need a teacher Network, got {type(teacher).__name__}")
+    if teacher.sizes[0] != student.sizes[0]:
+        raise ValueError(
+            f"fit: the teacher takes {teacher.sizes[0]} input features but the "
+            f"student takes {student.sizes[0]}; they must read the same inputs"
+        )
+
+
+def _stage_plan(stage, teacher, student, labels, first_epoch):
+    """Check a stage's matches against the networks and describe its terms."""
+    terms = []
+    if stage.task_weight is not None:
+        terms.append({
+            "name": "task", "kind": "task", "schedule": stage.task_weight,
+            "weight": stage.task_weight.describe(), "student_state": student.depth,
+            "teacher_state": None, "describe": f"cross-entropy: student state {student.depth} vs labels",
+            "match": None,
+        })
+    for match in stage.matches:
+        match.check(teacher, student)
+        teacher_state, student_state = match.states(teacher, student)
+        terms.append({
+            "name": match.name, "kind": "kd" if isinstance(match, LogitMatch) else "hint",
+            "schedule": match.schedule, "weight": match.schedule.describe(),
+            "student_state": student_state, "teacher_state": teacher_state,
+            "describe": match.describe(), "match": match,
+        })
+    names = [term["name"] for term in terms]
+    if len(set(names)) != len(names):
+        raise ValueError(f"fit: stage {stage.name!r} has two terms with the same name: {names}")
+
+    # The student runs, and trains, only up to the highest state a term reads.
+    student_upto = max(term["student_state"] for term in terms)
+    teacher_states = [term["teacher_state"] for term in terms if term["teacher_state"] is not None]
+    adapters = [match.adapter for match in stage.matches if match.adapter is not None]
+    return {
+        "name": stage.name,
+        "epochs": stage.epochs,
+        "first_epoch": first_epoch,
+        "terms": terms,
+        "matches": list(stage.matches),
+        "adapters": adapters,
+        "student_upto": student_upto,
+        "teacher_upto": max(teacher_states) if teacher_states else None,
+    }
 
 
 def _validation_pair(validation, student):
