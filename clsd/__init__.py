@@ -24,7 +24,10 @@ The main names:
 
 from . import activations, datasets, kernels, losses, optim
 from . import blocks, cka, pairing, reporting, schedules, stages
+from . import checkpoint, safetensors
 from .adapters import Adapter
+from .checkpoint import load, load_into, save
+from .errors import CheckpointError
 from .layer import Layer
 from .network import Network
 from .optim import SGD, Adam
@@ -38,6 +41,7 @@ __all__ = [
     "Adam",
     "Adapter",
     "CLSDTrainer",
+    "CheckpointError",
     "History",
     "Layer",
     "LayerMatch",
@@ -48,6 +52,11 @@ __all__ = [
     "Tensor",
     "TrainingDiverged",
     "activations",
+    "checkpoint",
+    "load",
+    "load_into",
+    "safetensors",
+    "save",
     "blocks",
     "cka",
     "datasets",
