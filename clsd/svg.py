@@ -297,7 +297,7 @@ def history_chart(history, title="Training history", width=640):
     """Return an SVG picture of a ``History``: every loss term over the epochs.
 
     The top panel shows each training loss term (solid), the weighted
-    total when there are several terms, and the validation cross-entropy
+    total when an epoch has several terms, and the validation cross-entropy
     (dashed, in the task term's colour). When the history has validation
     results, a bottom panel shows the validation accuracy.
     """
@@ -311,7 +311,7 @@ def history_chart(history, title="Training history", width=640):
     losses = {}
     for name in names:
         losses[f"train {name}"] = [record["terms"].get(name) for record in history]
-    if len(names) > 1:
+    if any(len(record["terms"]) > 1 for record in history):
         losses["train total"] = [record["total"] for record in history]
     validation = [record.get("validation") for record in history]
     has_validation = any(validation)
