@@ -141,8 +141,19 @@ def save(network, path, *, training_state=None, dtype="F64"):
 # ---- reading: JSON -----------------------------------------------------------
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _finite_float(value):
+    """Return ``value`` as a finite float, or None when it is not one.
+
+    An int too large for a float (JSON allows any number of digits) is None
+    too, instead of the ``OverflowError`` that ``float()`` raises.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _float_rows(value, name, shape, source):
@@ -158,10 +169,11 @@ def _float_rows(value, name, shape, source):
             raise CheckpointError(
                 f"{source}: {name}[{i}] has {len(row)} values but the sizes give shape {shape}"
             )
-        for j, number in enumerate(row):
-            if not _is_number(number) or not math.isfinite(number):
-                raise CheckpointError(f"{source}: {name}[{i}][{j}] is {number!r}; expected a finite number")
-        result.append([float(number) for number in row])
+        floats = [_finite_float(number) for number in row]
+        if None in floats:
+            j = floats.index(None)
+            raise CheckpointError(f"{source}: {name}[{i}][{j}] is {row[j]!r:.40}; expected a finite number")
+        result.append(floats)
     return result
 
 

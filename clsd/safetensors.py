@@ -98,7 +98,10 @@ def _checked_floats(name, values, dtype):
     for index, v in enumerate(values):
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise TypeError(f"safetensors: tensor {name!r} element {index} is {v!r}; expected a number")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            v = math.inf
         if not math.isfinite(v):
             raise ValueError(f"safetensors: tensor {name!r} element {index} is {v!r}; expected a finite number")
         if dtype == "F32" and abs(v) > _FLOAT32_MAX:
