@@ -38,7 +38,13 @@ def _check_row(row, index, where):
                 f"{where}: element [{index}][{column}] is {value!r} of type "
                 f"{type(value).__name__}; expected an int or a float"
             )
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(
+                f"{where}: element [{index}][{column}] is an int too large for a "
+                "float; expected a finite number"
+            ) from None
         if not math.isfinite(value):
             raise ValueError(
                 f"{where}: element [{index}][{column}] is {value!r}; "
