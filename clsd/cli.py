@@ -653,13 +653,14 @@ def command_distill(options, out):
     # targets). Joint: all terms at once, on the labelled rows.
     history = History()
     if options["schedule"] == "staged" and matches:
-        history.extend(stage(train.features, None, matches, options["hint_epochs"], 1.0))
+        hint_history = stage(train.features, None, matches, options["hint_epochs"], 1.0)
+        history.extend(dict(record, stage="hints") for record in hint_history)
         task_history = stage(labelled.features, labelled.labels, kd, options["epochs"], options["task_weight"])
     else:
         task_history = stage(labelled.features, labelled.labels, matches + kd, options["epochs"], options["task_weight"])
     offset = len(history)
     for record in task_history:
-        history.append(dict(record, epoch=record["epoch"] + offset))
+        history.append(dict(record, epoch=record["epoch"] + offset, stage="task"))
 
     result = evaluate(student, test.features, test.labels)
     teacher_result = evaluate(teacher, test.features, test.labels)
@@ -779,9 +780,9 @@ def _cka_description(options, network, state):
     if options["plot"]:
         picture = heatmap(
             matrix, row_labels=[f"{i} ({w})" for i, w in enumerate(network.sizes)],
-            column_labels=[str(j) for j in range(other.depth + 1)],
+            column_labels=[f"{j} ({w})" for j, w in enumerate(other.sizes)],
             title=f"Linear CKA on {len(raw)} rows of {_short(merged['data'])}",
-            x_label=f"state of {os.path.basename(options['other'])}",
+            x_label=f"state (width) of {os.path.basename(options['other'])}",
             y_label=f"state (width) of {os.path.basename(options['model'])}", value_range=(0.0, 1.0),
         )
         _write_plot(options["plot"], picture)
@@ -814,7 +815,8 @@ def _plain_options(options):
 
 def _plain_history(history):
     return [
-        {"epoch": r["epoch"], "terms": r["terms"], "total": r["total"], "validation": r["validation"]}
+        {"epoch": r["epoch"], "stage": r.get("stage"), "terms": r["terms"], "total": r["total"],
+         "validation": r["validation"]}
         for r in history
     ]
 

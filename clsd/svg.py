@@ -133,8 +133,12 @@ def _choose_log(values, log_y):
     return bool(log_y)
 
 
-def _panel(box, series, x_values, x_label, y_label, log_y, colors, dashed):
-    """Return the SVG elements of one chart drawn inside ``box`` = (left, top, width, height)."""
+def _panel(box, series, x_values, x_label, y_label, log_y, colors, dashed, marks=()):
+    """Return the SVG elements of one chart drawn inside ``box`` = (left, top, width, height).
+
+    ``marks`` lists (x, text) pairs drawn as dotted vertical lines, such as
+    the start of a training stage.
+    """
     left, top, width, height = box
     finite = [v for values in series.values() for v in values if v is not None]
     log_y = _choose_log(finite, log_y)
@@ -191,6 +195,17 @@ def _panel(box, series, x_values, x_label, y_label, log_y, colors, dashed):
         f'<text class="y-label" transform="translate({_number(left - 52)},{_number(top + height / 2)}) rotate(-90)" '
         f'text-anchor="middle" font-size="12">{_text(y_label_text)}</text>'
     )
+
+    # Dotted lines where a new stage starts, with its name at the top.
+    for x, text in marks:
+        position = _number(to_x(x))
+        elements.append(
+            f'<line class="mark" x1="{position}" y1="{_number(top)}" x2="{position}" y2="{_number(top + height)}" '
+            'stroke="#777" stroke-dasharray="2,3"/>'
+        )
+        elements.append(
+            f'<text x="{_number(to_x(x) + 4)}" y="{_number(top + 12)}" font-size="11" fill="#555">{_text(text)}</text>'
+        )
 
     # One polyline per run of consecutive values; a None breaks the line.
     for name, values in series.items():
@@ -299,7 +314,8 @@ def history_chart(history, title="Training history", width=640):
     The top panel shows each training loss term (solid), the weighted
     total when an epoch has several terms, and the validation cross-entropy
     (dashed, in the task term's colour). When the history has validation
-    results, a bottom panel shows the validation accuracy.
+    results, a bottom panel shows the validation accuracy. A dotted line
+    marks each epoch where the records' ``stage`` changes.
     """
     if not history:
         raise ValueError("history_chart: the history is empty; train for at least one epoch")
@@ -326,7 +342,8 @@ def history_chart(history, title="Training history", width=640):
     legend_width = 40 + CHAR_WIDTH * max(len(name) for name in losses)
     left, right = 72, 24 + legend_width
     plot_width = width - left - right
-    elements = _panel((left, 44, plot_width, 250), losses, epochs, "epoch", "loss", None, colors, dashed)
+    marks = _stage_marks(history)
+    elements = _panel((left, 44, plot_width, 250), losses, epochs, "epoch", "loss", None, colors, dashed, marks)
     elements += _legend(width - right + 16, 52, list(losses), colors, dashed)
     height = 44 + 250 + 50
     if has_validation:
@@ -334,10 +351,20 @@ def history_chart(history, title="Training history", width=640):
         accuracy_colors = {"validation accuracy": PALETTE[3]}
         top = height + 10
         elements += _panel((left, top, plot_width, 130), accuracy, epochs, "epoch", "accuracy",
-                           False, accuracy_colors, set())
+                           False, accuracy_colors, set(), marks)
         elements += _legend(width - right + 16, top + 8, list(accuracy), accuracy_colors, set())
         height = top + 130 + 50
     return _document(width, height, title, elements)
+
+
+def _stage_marks(history):
+    """Return (x, stage name) for each epoch where the record's "stage" changes, after the first."""
+    marks = []
+    for before, record in zip(history, history[1:]):
+        stage = record.get("stage")
+        if stage is not None and stage != before.get("stage"):
+            marks.append(((before["epoch"] + record["epoch"]) / 2, stage))
+    return marks
 
 
 # ---- heat maps ---------------------------------------------------------------

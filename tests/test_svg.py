@@ -129,6 +129,16 @@ class HistoryChartTest(unittest.TestCase):
         names = [g.get("data-name") for g in root.iterfind(".//svg:g[@class='series']", NS)]
         self.assertEqual(names, ["train task", "train hint t2->s1", "train total"])
 
+    def test_stage_changes_are_marked(self):
+        history = History(dict(record, stage="hints" if record["epoch"] <= 2 else "task")
+                          for record in small_history())
+        root = parse(svg.history_chart(history))
+        marks = list(root.iterfind(".//svg:line[@class='mark']", NS))
+        # One mark in the loss panel and one in the accuracy panel.
+        self.assertEqual(len(marks), 2)
+        self.assertEqual(texts(root).count("task"), 2)
+        self.assertEqual(list(parse(svg.history_chart(small_history())).iterfind(".//svg:line[@class='mark']", NS)), [])
+
     def test_repr_svg_matches_chart(self):
         history = small_history()
         self.assertEqual(history._repr_svg_(), svg.history_chart(history))
