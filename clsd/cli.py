@@ -595,6 +595,12 @@ def _build_matches(options, teacher, student, features):
             teacher.check_state_index(teacher_state, "teacher state")
             student.check_state_index(student_state, "student state")
             widths_differ = teacher.sizes[teacher_state] != student.sizes[student_state]
+            if widths_differ and loss_needs_equal_widths and adapter is None:
+                raise ValueError(
+                    f"teacher state {teacher_state} is {teacher.sizes[teacher_state]} wide but student state "
+                    f"{student_state} is {student.sizes[student_state]} wide; pass --adapter identity to learn "
+                    "a linear map between them, or pick states of equal width"
+                )
             matches.append(LayerMatch.between(
                 teacher, student, teacher_state, student_state,
                 weight=options["hint_weight"] if weight is None else weight, loss=options["hint_loss"],
@@ -685,6 +691,9 @@ def _rows_of_split(options, path):
     network, state = load_model(path)
     dataset, train, test, scaler, options = _model_data(state, options, path)
     rows = {"test": test, "train": train, "all": dataset}[options["split"]]
+    if scaler is None:
+        print(f"note: {path} has no standardization statistics, so the features are used unscaled",
+              file=sys.stderr)
     return network, state, _apply(scaler, rows, network, "--data"), options
 
 

@@ -302,6 +302,7 @@ class WorkflowTest(CliTestCase):
         status, out, err = run("evaluate", exported, "--data", "iris", "--split", "all", "--json")
         self.assertEqual(status, 0, err)
         self.assertEqual(json.loads(out)["rows"], 150)
+        self.assertIn("no standardization statistics", err)
 
     def test_hostile_checkpoint_is_usage_error(self):
         broken = self.write("broken.json", '{"format": "clsd.checkpoint", "format_version": 99}')
