@@ -173,10 +173,13 @@ def format_report(report):
     """Return a ``compression_report`` as a few lines of text."""
     start, end = report["block"]
     share = report["parameters_removed"] / report["teacher_parameters"]
-    return "\n".join([
-        f"block: states {start} to {end} replaced",
-        f"teacher accuracy:                {report['teacher_accuracy']:.4f}",
-        f"compressed, before fine-tuning:  {report['before_finetune_accuracy']:.4f}",
-        f"compressed, after {report['finetune_epochs']} epochs:     {report['after_finetune_accuracy']:.4f}",
-        f"removed: {report['layers_removed']} layers, {report['parameters_removed']} parameters ({share:.1%})",
-    ])
+    rows = [
+        ("teacher accuracy", report["teacher_accuracy"]),
+        ("compressed, before fine-tuning", report["before_finetune_accuracy"]),
+        (f"compressed, after {report['finetune_epochs']} epochs of fine-tuning", report["after_finetune_accuracy"]),
+    ]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [f"block: states {start} to {end} replaced"]
+    lines += [f"{label + ':':<{width}}{value:.4f}" for label, value in rows]
+    lines.append(f"removed: {report['layers_removed']} layers, {report['parameters_removed']} parameters ({share:.1%})")
+    return "\n".join(lines)

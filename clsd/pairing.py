@@ -41,8 +41,13 @@ def _check_networks(teacher, student, where):
             )
 
 
-def _matches(pairs, teacher, student, loss, weight, adapter, seed):
-    """Build one checked ``LayerMatch`` per (teacher state, student state) pair."""
+def build_matches(pairs, teacher, student, loss="mse", weight=1.0, adapter="identity", seed=0):
+    """Return one checked ``LayerMatch`` per (teacher state, student state) pair.
+
+    A pair whose widths differ gets a new ``Adapter`` with activation
+    ``adapter`` when the loss needs equal widths. ``seed`` draws the
+    adapters' initial weights.
+    """
     loss_function = losses.get_state_loss(loss)
     rng = make_rng(seed)
     matches = []
@@ -119,7 +124,8 @@ def suggest_pairs(matrix, count=None):
 STRATEGIES = ("uniform", "last", "suggest")
 
 
-def map_states(strategy, teacher, student, features=None, loss="mse", weight=1.0, adapter="identity", count=None, seed=0):
+def map_states(strategy, teacher, student, features=None, loss="mse", weight=1.0, adapter="identity", count=None,
+               seed=0, matrix=None):
     """Return the ``LayerMatch`` list that a mapping strategy picks.
 
     Args:
@@ -132,6 +138,9 @@ def map_states(strategy, teacher, student, features=None, loss="mse", weight=1.0
         count: the number of pairs "suggest" picks (one per student hidden
             state by default).
         seed: int or ``random.Random`` for the adapters' initial weights.
+        matrix: a ``cka_matrix`` for "suggest" to use in place of computing
+            one on ``features``, for example one measured on a student that
+            was trained briefly, before a fresh student is distilled.
 
     Raises ``ValueError`` listing the valid strategies for an unknown name.
     """
@@ -141,9 +150,17 @@ def map_states(strategy, teacher, student, features=None, loss="mse", weight=1.0
         pairs = last_pairs(teacher, student)
     elif strategy == "suggest":
         _check_networks(teacher, student, "map_states")
-        if features is None:
-            raise ValueError("map_states: strategy 'suggest' needs features to compute CKA on")
-        pairs = suggest_pairs(cka_matrix(teacher, student, features), count)
+        if matrix is None:
+            if features is None:
+                raise ValueError("map_states: strategy 'suggest' needs features to compute CKA on, or a matrix")
+            matrix = cka_matrix(teacher, student, features)
+        shape = (len(matrix), len(matrix[0]))
+        if shape != (teacher.depth + 1, student.depth + 1):
+            raise ValueError(
+                f"map_states: the CKA matrix is {shape[0]} x {shape[1]} but the networks have "
+                f"{teacher.depth + 1} and {student.depth + 1} states"
+            )
+        pairs = suggest_pairs(matrix, count)
     else:
         raise ValueError(f"map_states: unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
-    return _matches(pairs, teacher, student, loss, weight, adapter, seed)
+    return build_matches(pairs, teacher, student, loss, weight, adapter, seed)
