@@ -15,6 +15,8 @@ It skips when either is missing. The run loads clsd from this working tree
 and fetches nothing (tests/pyodide_demo.mjs rejects every network request).
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -52,7 +54,8 @@ class PyodideTest(unittest.TestCase):
     def test_quick_demo_matches_cpython(self):
         with tempfile.TemporaryDirectory() as folder:
             cpython_path = os.path.join(folder, "cpython.json")
-            self.assertEqual(demo.main(DEMO_ARGS + ["--json", cpython_path]), 0)
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(demo.main(DEMO_ARGS + ["--json", cpython_path]), 0)
             with open(cpython_path, encoding="utf-8") as handle:
                 expected = json.load(handle)
 
