@@ -6,6 +6,10 @@ agree within a relative error of 1e-9.
 """
 
 import math
+import os
+import re
+import subprocess
+import sys
 import unittest
 
 from clsd import Adam, Layer, Network, SGD, Tensor, losses
@@ -197,6 +201,24 @@ class TorchCrossCheckTest(unittest.TestCase):
         self.check_optimizer(
             lambda: Adam(learning_rate=0.01, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.01),
             lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.01))
+
+
+class BridgeExampleTest(unittest.TestCase):
+    """examples/pytorch_bridge.py runs both ways with torch, and exits cleanly without it."""
+
+    def test_example_runs(self):
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "pytorch_bridge.py")
+        result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        if torch is None:
+            self.assertIn("torch is not installed", result.stdout)
+            return
+        difference = float(re.search(r"largest output difference over \d+ rows: (\S+)", result.stdout).group(1))
+        self.assertLessEqual(difference, 1e-12)
+        self.assertIn("load_state_dict: missing [], unexpected []", result.stdout)
+        self.assertIn("reloaded outputs identical: True", result.stdout)
+        accuracy = float(re.search(r"student \[64, 32, 10\] distilled .*test accuracy (\S+)", result.stdout).group(1))
+        self.assertGreater(accuracy, 0.9)
 
 
 if __name__ == "__main__":
