@@ -437,6 +437,8 @@ def heatmap(matrix, row_labels=None, column_labels=None, title="CKA similarity",
         low, high = value_range
     if not high > low:
         high = low + 1.0
+    # Whole numbers, such as pixel counts, are written without decimals.
+    integers = all(float(v).is_integer() for v in finite)
     if cell is None:
         cell = max(14, min(56, 420 // max(n_rows, n_columns)))
     if annotate is None:
@@ -458,7 +460,12 @@ def heatmap(matrix, row_labels=None, column_labels=None, title="CKA similarity",
             missing = value is None or not math.isfinite(value)
             fraction = 0.0 if missing else (value - low) / (high - low)
             fill = "#bbbbbb" if missing else viridis(fraction)
-            shown = "nan" if missing else f"{value:.2f}"
+            if missing:
+                shown = "nan"
+            elif integers:
+                shown = str(int(value))
+            else:
+                shown = f"{value:.2f}"
             elements.append(
                 f'<rect x="{_number(x)}" y="{_number(y)}" width="{cell}" height="{cell}" fill="{fill}">'
                 f"<title>{_text(row_labels[i])}, {_text(column_labels[j])}: {_text(shown)}</title></rect>"
@@ -494,7 +501,9 @@ def heatmap(matrix, row_labels=None, column_labels=None, title="CKA similarity",
         f'text-anchor="middle" font-size="12">{_text(y_label)}</text>'
     )
     elements += _colour_bar(bar_left, top, max(grid_height, 100), low, high)
-    return _document(max(width, 260), height + max(0, 100 - grid_height), title, elements)
+    # Wide enough for the title, at about 9 pixels per bold character.
+    width = max(width, 260, 40 + 9 * len(title))
+    return _document(width, height + max(0, 100 - grid_height), title, elements)
 
 
 def _colour_bar(x, y, height, low, high):
