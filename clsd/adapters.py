@@ -13,8 +13,8 @@ student's layers below the guided layer.
 (1, 3)
 
 Adapters are for training only. They sit outside the student ``Network``,
-so the trained student runs, predicts and is saved without them; a saved
-training run must keep them (with the optimizer state) to resume.
+so the trained student runs, predicts and is saved without them. A saved
+training run must keep them, with the optimizer state, to resume.
 """
 
 from .layer import Layer

@@ -2,16 +2,20 @@
 
 A block is the layers between teacher states ``start`` and ``end`` (layers
 start + 1 to end). ``replace_block`` trains a new layer, or a small stack,
-to map state ``start`` to state ``end`` on the training inputs, with the
-mean squared error, and builds the compressed network: the teacher's
-layers below the block, the new stack, and the teacher's layers above it.
+on the mean squared error to map state ``start`` to state ``end`` of the
+training inputs. It then builds the compressed network from the teacher's
+layers below the block, the new stack and the teacher's layers above it.
 The teacher itself is not changed.
 
 ``block_scores`` suggests which block to replace. Following ShortGPT (Men
 et al., "ShortGPT: Layers in Large Language Models are More Redundant Than
 You Expect", 2024), a block that changes its input little is cheap to
-replace; the score is one minus the cosine between state ``start`` and
+replace. The score is one minus the cosine between state ``start`` and
 state ``end``, averaged over the rows of a batch (``losses.cosine``).
+
+NOTE: ShortGPT scores the layers of residual networks, whose states share
+one basis. Consecutive states of a plain ``Network`` need not share a basis,
+so there a high score does not prove that a block matters.
 
 >>> from clsd import Network, Tensor
 >>> teacher = Network.mlp([4, 6, 6, 6, 3], activation="tanh", seed=0)

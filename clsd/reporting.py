@@ -1,9 +1,9 @@
 """Text for a training plan and a callback that writes it.
 
 ``CLSDTrainer.fit`` prints nothing. It hands its plan to each callback's
-``on_fit_start`` before the first epoch; ``format_plan`` turns that plan
-into text, and ``PlanPrinter`` is a callback that writes the plan, and the
-validation summary at the end, to a stream.
+``on_fit_start`` before the first epoch, and ``format_plan`` turns that
+plan into text. ``PlanPrinter`` is a callback that writes the plan, and
+the validation summary at the end, to a stream.
 
     trainer.fit(student, train, teacher=teacher, stages=stages,
                 callbacks=[PlanPrinter()])
@@ -41,7 +41,7 @@ def format_plan(plan):
 
     One line for the whole run, one per stage with its epochs and what it
     trains, one per active term with its weight or schedule and what it
-    compares, and a last line that says which weights ``fit`` returns.
+    compares, and a last line that states which weights ``fit`` returns.
     """
     stages = plan["stages"]
     count = "1 stage" if len(stages) == 1 else f"{len(stages)} stages"

@@ -2,7 +2,7 @@
 
 Every term that ``CLSDTrainer.fit`` trains has a weight. A plain number is
 a constant weight; a schedule changes it from one epoch to the next. The
-epoch a schedule sees is counted from 1 within the training stage it
+epoch a schedule receives is counted from 1 within the training stage it
 belongs to, so a schedule in the second stage of a plan starts over at 1.
 
 >>> ramp = LinearRamp(4.0, 1.0, epochs=4)
@@ -104,7 +104,7 @@ class LinearRamp(Schedule):
 class Step(Schedule):
     """A piecewise-constant weight.
 
-    ``values[0]`` holds before the first boundary, and ``values[k]`` from
+    ``values[0]`` applies before the first boundary, and ``values[k]`` from
     epoch ``boundaries[k - 1]`` on. ``boundaries`` are increasing epochs,
     one fewer than ``values``.
     """

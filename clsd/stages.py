@@ -2,9 +2,9 @@
 
 ``CLSDTrainer.fit`` trains one stage by default, built from its ``matches``
 and ``task_weight`` arguments. Passing ``stages`` instead runs several in
-order, on the same student; each stage trains only the student layers that
-its terms reach, plus the adapters of its matches, and starts the
-optimizer's state afresh.
+order, on the same student. Each stage trains only the student layers that
+its terms reach, plus the adapters of its matches, and every stage after
+the first starts the optimizer's state afresh.
 
 FitNets (Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015)
 trains in two stages: first the student's layers up to the guided layer,
