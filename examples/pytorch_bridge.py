@@ -4,10 +4,10 @@
    safetensors, load the file into the equivalent ``torch.nn.Sequential``
    with ``load_state_dict``, and show that both give the same outputs to
    1e-12 in float64.
-2. torch to clsd: train a teacher on the handwritten digits in PyTorch,
-   save its ``state_dict`` with the ``safetensors`` package, load it into
-   clsd, and distill it into a small student that needs only the standard
-   library; the student is saved as JSON.
+2. torch to clsd: train a teacher on the handwritten digits in PyTorch and
+   save its ``state_dict`` with the ``safetensors`` package. clsd loads it
+   and distills it into a small student that needs only the standard
+   library, and saves the student as JSON.
 
 Run it with ``python examples/pytorch_bridge.py``. It needs ``torch``
 (and uses the ``safetensors`` package when it is installed); without torch
