@@ -63,8 +63,9 @@ DTYPE_SIZES = {
 READ_DTYPES = ("F64", "F32", "F16", "BF16")
 WRITE_DTYPES = ("F64", "F32")
 
-# The reference implementation rejects headers above 100 MB; so does clsd.
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+# The same limit as MAX_HEADER_SIZE in the reference implementation
+# (huggingface/safetensors, safetensors/src/tensor.rs).
+MAX_HEADER_BYTES = 100_000_000
 
 FORMAT_VERSION = "1"
 
