@@ -18,17 +18,16 @@ Activation = namedtuple("Activation", "name forward derivative")
 Activation.__doc__ = "An activation: its name, ``forward(z_row)`` and ``derivative(a_row)``."
 
 
-def _sigmoid(z):
-    # Two branches so that exp only ever sees a non-positive argument:
-    # exp(-|z|) lies in (0, 1] and cannot overflow for any finite z.
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 def sigmoid_forward(z):
-    return list(map(_sigmoid, z))
+    # Two branches so that exp only ever sees a non-positive argument:
+    # exp(-|v|) lies in (0, 1] and cannot overflow for any finite v. The
+    # branches are inline, not a helper function, because a Python call per
+    # element costs about a third of the time.
+    exp = math.exp
+    return [
+        1.0 / (1.0 + exp(-v)) if v >= 0.0 else (e := exp(v)) / (1.0 + e)
+        for v in z
+    ]
 
 
 def sigmoid_derivative(a):

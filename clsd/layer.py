@@ -33,8 +33,13 @@ def _check_features(value, name):
 
 
 def _add_into(total, rows):
-    """Add ``rows`` into the tensor ``total`` elementwise, in place."""
+    """Add the new row lists ``rows`` into the tensor ``total`` elementwise, in place."""
     data = total.data
+    if not any(map(any, data)):
+        # All zeros, as after zero_grad: the sum is ``rows`` itself, so take
+        # its rows and skip the add and the new float per element.
+        data[:] = rows
+        return
     for i, row in enumerate(rows):
         data[i] = list(map(add, data[i], row))
 
