@@ -11,7 +11,7 @@ import unittest
 import xml.etree.ElementTree as ET
 from unittest import mock
 
-from clsd import TrainingDiverged, cli, datasets, evaluate
+from clsd import TrainingDiverged, cli, commands, datasets, evaluate
 from clsd.cli import build_parser, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,7 +173,7 @@ class ConfigMergeTest(CliTestCase):
 class WorkflowTest(CliTestCase):
     def test_train_saves_standardizer(self):
         path = self.train_iris()
-        network, state = cli.load_model(path)
+        network, state = commands.load_model(path)
         train, _ = datasets.train_test_split(datasets.load_iris(), test_fraction=0.2, seed=0)
         scaler = datasets.Standardizer().fit(train.features)
         self.assertEqual(state["standardizer"]["mean"], scaler.mean)
@@ -187,7 +187,7 @@ class WorkflowTest(CliTestCase):
         status, out, err = run("evaluate", path, "--json")
         self.assertEqual(status, 0, err)
         result = json.loads(out)
-        network, state = cli.load_model(path)
+        network, state = commands.load_model(path)
         train, test = datasets.train_test_split(datasets.load_iris(), test_fraction=0.2, seed=0)
         scaler = datasets.Standardizer().fit(train.features)
         expected = evaluate(network, scaler.transform(test.features), test.labels)
@@ -208,10 +208,10 @@ class WorkflowTest(CliTestCase):
         path = self.path("m.json")
         status, _, err = run("train", "--config", config, "--out", path)
         self.assertEqual(status, 0, err)
-        self.assertEqual(len(cli.load_model(path)[1]["history"]), 2)
+        self.assertEqual(len(commands.load_model(path)[1]["history"]), 2)
         status, _, err = run("train", "--config", config, "--epochs", "4", "--out", path)
         self.assertEqual(status, 0, err)
-        self.assertEqual(len(cli.load_model(path)[1]["history"]), 4)
+        self.assertEqual(len(commands.load_model(path)[1]["history"]), 4)
 
     def test_progress_unless_quiet(self):
         path = self.path("m.json")
@@ -237,9 +237,9 @@ class WorkflowTest(CliTestCase):
                                "--hint-epochs", "2", "--epochs", "2", "--batch-size", "16",
                                "--labels-per-class", "4", "--out", student, "--plot", plot, "--quiet")
         self.assertEqual(status, 0, err)
-        network, state = cli.load_model(student)
+        network, state = commands.load_model(student)
         self.assertEqual(network.sizes, [4, 5, 3])
-        self.assertEqual(state["standardizer"], cli.load_model(teacher)[1]["standardizer"])
+        self.assertEqual(state["standardizer"], commands.load_model(teacher)[1]["standardizer"])
         self.assertEqual([sorted(r["terms"]) for r in state["history"]],
                          [["hint t2->s1"]] * 2 + [["task"]] * 2)
         with open(plot, encoding="utf-8") as handle:
@@ -265,7 +265,7 @@ class WorkflowTest(CliTestCase):
         status, _, err = run("distill", "--teacher", teacher, "--hidden", "5", "--match", "last",
                              "--hint-epochs", "1", "--epochs", "1", "--out", student, "--quiet")
         self.assertEqual(status, 0, err)
-        history = cli.load_model(student)[1]["history"]
+        history = commands.load_model(student)[1]["history"]
         self.assertEqual(list(history[0]["terms"]), ["hint t2->s1"])
 
     def test_inspect_cka_matrix(self):
@@ -293,8 +293,8 @@ class WorkflowTest(CliTestCase):
     def test_export_safetensors(self):
         exported = self.path("teacher.safetensors")
         path = self.train_iris("teacher.json", "--export", exported)
-        network, _ = cli.load_model(path)
-        copy, state = cli.load_model(exported)
+        network, _ = commands.load_model(path)
+        copy, state = commands.load_model(exported)
         self.assertEqual(state, {})
         for mine, theirs in zip(network.parameters(), copy.parameters()):
             self.assertEqual(mine, theirs)
@@ -311,7 +311,7 @@ class WorkflowTest(CliTestCase):
 
     def test_training_diverged_exits_one(self):
         error = TrainingDiverged("fit: loss term 'task' is nan at epoch 1, step 1")
-        with mock.patch("clsd.cli.CLSDTrainer.fit", side_effect=error):
+        with mock.patch("clsd.commands.CLSDTrainer.fit", side_effect=error):
             status, out, err = run("train", "--data", "iris", "--out", self.path("m.json"), "--quiet")
         self.assertEqual(status, 1)
         self.assertEqual(err, "clsd: training diverged: fit: loss term 'task' is nan at epoch 1, step 1\n")
