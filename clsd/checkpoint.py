@@ -371,8 +371,12 @@ def _shown(record, rows, columns):
     return (columns, rows) if record.transposed else (rows, columns)
 
 
-def _check_fits(network, checkpoint):
-    """Raise ``CheckpointError`` unless every record fits ``network`` exactly."""
+def check_fits(network, checkpoint):
+    """Raise ``CheckpointError`` unless every layer of ``checkpoint`` fits ``network`` exactly.
+
+    The number of layers, every parameter's shape and, when the file
+    records them, the activations must match.
+    """
     source, records = checkpoint.source, checkpoint.layers
     if len(records) != network.depth:
         found = [len(records[0].weight)] + [len(r.bias) for r in records]
@@ -409,11 +413,19 @@ def load_into(network, path):
     """
     _check_network(network, "load_into")
     checkpoint = read(path)
-    _check_fits(network, checkpoint)
-    for record, layer in zip(checkpoint.layers, network.layers):
-        layer.weight.data[:] = record.weight
-        layer.bias.data[:] = [list(record.bias)]
+    check_fits(network, checkpoint)
+    copy_into(network, checkpoint)
     return checkpoint.training_state
+
+
+def copy_into(network, checkpoint):
+    """Copy a checked ``Checkpoint``'s weights into ``network``'s parameter tensors.
+
+    Call ``check_fits`` first; this function assumes the shapes match.
+    """
+    for record, layer in zip(checkpoint.layers, network.layers):
+        layer.weight.data[:] = [row[:] for row in record.weight]
+        layer.bias.data[:] = [list(record.bias)]
 
 
 def load(path, *, activations=None):

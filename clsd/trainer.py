@@ -29,6 +29,7 @@ import math
 import time
 
 from . import losses
+from . import resume as resume_module
 from .datasets import Dataset
 from .layer import Layer
 from .matches import LayerMatch, LogitMatch, check_int as _check_int, check_number as _check_number
@@ -222,6 +223,9 @@ class CLSDTrainer:
         seed=None,
         stages=None,
         restore_best=False,
+        checkpoint=None,
+        checkpoint_every=1,
+        resume=False,
     ):
         """Train ``student`` for ``epochs`` passes over ``features``, or stage by stage.
 
@@ -248,6 +252,14 @@ class CLSDTrainer:
             restore_best: with ``validation``, return the student with the
                 weights of the epoch of best validation accuracy instead of
                 the last epoch.
+            checkpoint: a ``.json`` path where the run is saved, crash-safely,
+                every ``checkpoint_every`` epochs and after the last epoch
+                (see ``clsd.resume``); None saves nothing.
+            checkpoint_every: epochs between checkpoints.
+            resume: continue the run saved at ``checkpoint``, when that file
+                exists, from the epoch after the saved one. With the same
+                arguments and seed, the final weights equal those of an
+                uninterrupted run to the last bit.
 
         Each stage trains the student layers up to the highest state that
         its terms read, plus its matches' adapters; the optimizer's state
@@ -269,6 +281,7 @@ class CLSDTrainer:
         rng = make_rng(seed)
         history = History()
         callbacks = list(callbacks)
+        checkpoint = resume_module.check_arguments(checkpoint, checkpoint_every, resume)
 
         # The teacher is frozen, so its states are computed once for all rows.
         teacher_states = None
@@ -277,14 +290,22 @@ class CLSDTrainer:
 
         best_accuracy = None
         best_weights = None
+        resumed_epoch = 0
+        if resume:
+            resumed_epoch, (best_accuracy, best_weights) = resume_module.restore(
+                checkpoint, plan, student, self.optimizer, rng, history
+            )
         _call(callbacks, "on_fit_start", plan)
 
         epoch = 0
         for stage_index, stage in enumerate(plan["stages"]):
-            if stage_index > 0:
+            # A resumed run saved inside this stage already has this stage's optimizer state.
+            if stage_index > 0 and epoch >= resumed_epoch:
                 _reset_optimizer(self.optimizer)
             for stage_epoch in range(1, stage["epochs"] + 1):
                 epoch += 1
+                if epoch <= resumed_epoch:
+                    continue
                 record = self._run_epoch(
                     student, features, labels, teacher_states, plan, stage, epoch, stage_epoch, rng, callbacks
                 )
@@ -296,6 +317,10 @@ class CLSDTrainer:
                     best_accuracy = record["validation"]["accuracy"]
                     if restore_best:
                         best_weights = (epoch, _copy_values(student.parameters()))
+                if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == plan["epochs"]):
+                    resume_module.save(
+                        checkpoint, plan, student, self.optimizer, rng, history, epoch, (best_accuracy, best_weights)
+                    )
                 _call(callbacks, "on_epoch_end", record)
 
         history.returned_epoch = epoch
