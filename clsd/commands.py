@@ -1,4 +1,4 @@
-"""What the ``clsd`` subcommands do: train, distill, evaluate and inspect.
+"""The work behind the ``clsd`` subcommands train, distill, evaluate and inspect.
 
 ``clsd.cli`` parses the command line and the config file into a dict of
 options and calls one ``command_*`` function here with it. Each function
