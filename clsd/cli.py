@@ -376,16 +376,28 @@ def merge(namespace, options, command):
     return merged
 
 
+def _run_demo(argv):
+    """Check the demo's options with its own parser, named ``clsd demo``, then run it."""
+    from . import demo
+
+    parser = demo.build_parser()
+    parser.prog = "clsd demo"
+
+    def error(message):
+        raise UsageError(f"{message}; run 'clsd demo --help' for the options")
+
+    parser.error = error
+    parser.parse_args(argv)
+    return demo.main(argv)
+
+
 def main(argv=None):
     """Run the command line with ``argv`` (``sys.argv[1:]`` when None); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "demo":
-        from . import demo
-
-        return demo.main(argv[1:])
-
     parser, registry = build_parser()
     try:
+        if argv and argv[0] == "demo":
+            return _run_demo(argv[1:])
         namespace = parser.parse_args(argv)
         if namespace.command is None:
             parser.print_help(sys.stderr)
@@ -393,7 +405,7 @@ def main(argv=None):
         options = merge(namespace, registry[namespace.command], namespace.command)
         return COMMANDS[namespace.command](options, sys.stdout)
     except UsageError as error:
-        command = f"clsd {argv[0]}" if argv and argv[0] in COMMANDS else "clsd"
+        command = f"clsd {argv[0]}" if argv and argv[0] in list(COMMANDS) + ["demo"] else "clsd"
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

@@ -94,6 +94,15 @@ class HelpTest(CliTestCase):
         self.assertEqual(status, 0)
         demo_main.assert_called_once_with(["--quick", "--seeds", "1"])
 
+    def test_demo_errors_and_help(self):
+        with mock.patch("clsd.demo.main", return_value=0) as demo_main:
+            self.assertUsageError(["demo", "--seeds", "many"], "clsd demo --help", "--seeds")
+            status, out, _ = run("demo", "--help")
+        self.assertEqual(status, 0)
+        self.assertIn("usage: clsd demo", out)
+        self.assertIn("--quick", out)
+        demo_main.assert_not_called()
+
 
 class UsageErrorTest(CliTestCase):
     def test_bad_option_values(self):
