@@ -38,6 +38,7 @@ import sys
 import time
 
 from . import losses
+from .atomic import atomic_write
 from .datasets import Standardizer, load_digits, train_test_split
 from .layer import Layer
 from .network import Network
@@ -324,7 +325,5 @@ def main(argv=None):
     print(format_table(summary), file=out)
 
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2)
-            handle.write("\n")
+        atomic_write(args.json, json.dumps(summary, indent=2) + "\n")
     return 0

@@ -21,6 +21,8 @@ five points and interpolated linearly in RGB.
 import math
 from xml.sax.saxutils import escape
 
+from .atomic import atomic_write
+
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
 # Okabe and Ito's colour-blind-safe palette, without its yellow, which is
@@ -533,6 +535,5 @@ def write_svg(svg, path):
     """Write the SVG text ``svg`` to ``path`` as UTF-8; returns the path."""
     if not isinstance(svg, str) or not svg.lstrip().startswith("<svg"):
         raise ValueError("write_svg: svg must be the text of an SVG document, starting with '<svg'")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(svg)
+    atomic_write(path, svg)
     return path

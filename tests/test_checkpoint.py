@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -445,6 +446,17 @@ class NoPickleTest(unittest.TestCase):
                     text = handle.read()
                 for word in ("import pickle", "from pickle", "marshal", "shelve", "eval(", "exec("):
                     self.assertNotIn(word, text, f"clsd/{name} uses {word}")
+
+
+class WritesTest(unittest.TestCase):
+    def test_library_writes_only_through_atomic_write(self):
+        folder = os.path.dirname(clsd.__file__)
+        write_call = re.compile(r"""open\([^)]*['"][wax]b?\+?['"]|\.write_(text|bytes)\(|os\.open\(""")
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py") and name != "atomic.py":
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    for number, line in enumerate(handle, start=1):
+                        self.assertIsNone(write_call.search(line), f"clsd/{name}:{number} writes a file directly: {line.strip()}")
 
 
 if __name__ == "__main__":
