@@ -180,9 +180,10 @@ def run_blocks(seeds, quiet):
         f"Teacher {setting['teacher']} tanh as in the digits section, test accuracy "
         f"{accuracy(teacher, test):.4f}, {teacher.depth} layers, {teacher.parameter_count()} parameters. "
         "Each block of at least 2 layers whose end state has its start state's width is scored by "
-        "1 - mean cosine between the two states on 300 training rows (lowest first, the suggested block), "
-        "and replaced by one new tanh layer trained for 10 epochs on the MSE to the block's end state "
-        "(Adam, learning rate 0.01); then the compressed network is fine-tuned for 3 epochs on the labels.",
+        "1 - mean cosine between the two states on 300 training rows; the lowest score comes first and is "
+        "the suggested block. Each block is replaced by one new tanh layer trained for 10 epochs on the MSE "
+        "to the block's end state (Adam, learning rate 0.01). Then the compressed network is fine-tuned "
+        "for 3 epochs on the labels.",
         "",
         "| block (states) | score | accuracy before fine-tuning | after 3 epochs | layers removed | parameters removed |",
         "|---|---|---|---|---|---|",
