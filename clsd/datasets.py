@@ -37,6 +37,8 @@ class Dataset:
                 f"Dataset: {len(features)} feature rows but {len(labels)} labels"
             )
         classes = list(classes)
+        if not classes:
+            raise ValueError(f"Dataset: classes must name at least one class, got {classes!r}")
         for index, label in enumerate(labels):
             if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(classes):
                 raise ValueError(
@@ -172,6 +174,8 @@ def load_csv(path, label_column=-1, header=False, delimiter=","):
     if not numbered:
         raise ValueError(f"{path}: no data rows" + (" after the header" if header else ""))
 
+    if not isinstance(label_column, int) or isinstance(label_column, bool):
+        raise TypeError(f"load_csv: label_column must be an int column index, got {label_column!r}")
     width = len(numbered[0][1])
     if width < 2:
         raise ValueError(f"{path}: line {numbered[0][0]}: expected at least 2 columns (features and a label), got {width}")

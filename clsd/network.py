@@ -75,7 +75,9 @@ class Network:
         ``output_activation`` (identity by default, so the output is logits).
         ``seed`` makes the initial weights reproducible.
         """
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"Network.mlp: sizes must be a list of widths such as [64, 32, 10], got {sizes!r}")
+        sizes = list(sizes)
         if not isinstance(sizes, list) or len(sizes) < 2:
             raise ValueError(f"Network.mlp: sizes must list at least two widths, got {sizes!r}")
         rng = make_rng(seed)

@@ -54,6 +54,16 @@ def _check_row(row, index, where):
     return numbers
 
 
+def _finite_scalar(value, where):
+    try:
+        scalar = float(value)
+    except OverflowError:
+        scalar = math.inf
+    if not math.isfinite(scalar):
+        raise ValueError(f"{where}: the number is {value!r:.40}; expected a finite number")
+    return scalar
+
+
 def _rows_from(data, where):
     """Validate nested lists and return them as fresh row lists of floats."""
     if isinstance(data, Tensor):
@@ -279,7 +289,7 @@ class Tensor:
 
     def _elementwise(self, other, op, name, reverse=False):
         if _is_number(other):
-            scalar = float(other)
+            scalar = _finite_scalar(other, name)
             if reverse:
                 rows = [[op(scalar, a) for a in row] for row in self.data]
             else:

@@ -250,6 +250,10 @@ class BadArgumentTest(unittest.TestCase):
         self.check(TypeError, r"element \[0\]\[0\] is True", Tensor, [[True]])
         self.check(ValueError, r"matmul shape mismatch: \(1, 2\) @ \(3, 1\)", lambda: Tensor([[1, 2]]) @ Tensor([[1], [2], [3]]))
         self.check(ValueError, r"add shape mismatch: \(2, 2\) and \(1, 3\)", lambda: Tensor.ones(2, 2) + Tensor.ones(1, 3))
+        self.check(ValueError, "add: the number is nan; expected a finite number", lambda: Tensor.ones(1, 1) + math.nan)
+        self.check(ValueError, "multiply: the number is inf", lambda: math.inf * Tensor.ones(1, 1))
+        self.check(ValueError, "divide: the number is 1000000000", lambda: Tensor.ones(1, 1) / 10 ** 400)
+        self.check(ValueError, r"element \[0\]\[0\] is an int too large for a float", Tensor, [[10 ** 400]])
 
     def test_layer_and_network(self):
         self.check(ValueError, "in_features must be at least 1, got 0", Layer, 0, 3)
@@ -261,6 +265,7 @@ class BadArgumentTest(unittest.TestCase):
                    setattr, Layer(2, 2), "weight", Tensor.ones(2, 3))
         self.check(ValueError, "layer 1 outputs 3 features but layer 2 expects 4", Network, [Layer(2, 3), Layer(4, 2)])
         self.check(ValueError, "sizes must list at least two widths", Network.mlp, [4])
+        self.check(TypeError, r"sizes must be a list of widths such as \[64, 32, 10\], got 5", Network.mlp, 5)
         self.check(IndexError, "state index 5 is out of range; this network has states 0 to 2",
                    Network.mlp([2, 2, 2]).check_state_index, 5)
 
@@ -312,6 +317,10 @@ class BadArgumentTest(unittest.TestCase):
                    datasets.train_test_split, datasets.load_iris(), 1.5)
         self.check(ValueError, "batch_size must be at least 1, got 0", lambda: list(batches(Tensor.ones(2, 2), batch_size=0)))
         self.check(ValueError, "Dataset: 2 feature rows but 1 labels", datasets.Dataset, [[1.0], [2.0]], [0], ["a"])
+        self.check(ValueError, r"classes must name at least one class, got \[\]", datasets.Dataset, [[1.0]], [0], [])
+        iris = os.path.join(os.path.dirname(clsd.__file__), "data", "iris.csv")
+        self.check(TypeError, "label_column must be an int column index, got 'species'",
+                   load_csv, iris, label_column="species", header=True)
 
 
 if __name__ == "__main__":
