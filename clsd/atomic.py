@@ -2,11 +2,14 @@
 
 ``atomic_write(path, data)`` writes ``data`` to a new temporary file in the
 same folder as ``path``, flushes it, calls ``os.fsync`` on it, and then
-renames it over ``path`` with ``os.replace``. A rename within one folder is
-atomic on POSIX file systems and on NTFS, so a reader, or a process
-restarted after a crash or a kill, finds either the complete old file or
-the complete new file, never a mix. Every file that clsd writes goes through
-this function.
+renames it over ``path`` with ``os.replace``. On POSIX systems that rename
+is atomic (Python's documentation of ``os.replace`` notes it as a POSIX
+requirement). So a reader, or a process restarted after a crash or a kill,
+finds either the complete old file or the complete new file, never a mix.
+Every file that clsd writes goes through this function.
+
+NOTE: on Windows ``os.replace`` swaps the file in one call, but Windows does
+not promise that the swap is atomic, and only POSIX is tested.
 
 >>> import os, tempfile
 >>> folder = tempfile.mkdtemp()

@@ -8,7 +8,7 @@
   for resuming a run.
 - ``.safetensors``: the weights under ``torch.nn.Sequential``'s parameter
   names, for PyTorch and the ``safetensors`` package (see
-  ``clsd.safetensors`` and docs/safetensors.md). It holds no training state.
+  ``clsd.safetensors`` and docs/safetensors.md). It stores no training state.
 
 >>> import os, tempfile
 >>> from clsd import Network
@@ -130,7 +130,7 @@ def save(network, path, *, training_state=None, dtype="F64"):
     else:
         if training_state is not None:
             raise ValueError(
-                "save: a .safetensors file holds tensors only; save training_state to a .json checkpoint"
+                "save: a .safetensors file stores tensors only; save training_state to a .json checkpoint"
             )
         data = safetensors.dumps(
             safetensors.network_tensors(network), safetensors.network_metadata(network), dtype
@@ -402,8 +402,8 @@ def check_fits(network, checkpoint):
 def load_into(network, path):
     """Copy the weights of the checkpoint at ``path`` into ``network``, in place.
 
-    The parameter tensors keep their identity, so an optimizer that holds
-    them stays valid. The whole file is checked against the model first,
+    The parameter tensors keep their identity, so an optimizer that keeps
+    references to them stays valid. The whole file is checked against the model first,
     and on any error the model is left unchanged.
 
     Returns the checkpoint's training state (a dict) or None. Raises
@@ -431,9 +431,9 @@ def copy_into(network, checkpoint):
 def load(path, *, activations=None):
     """Build a new ``Network`` from the checkpoint at ``path``.
 
-    ``activations`` lists one activation name per layer; it is needed only
-    for a safetensors file without clsd's ``__metadata__`` (one written by
-    another tool), and must agree with the file when the file records them.
+    ``activations`` lists one activation name per layer. Only a safetensors
+    file without clsd's ``__metadata__`` (one written by another tool) needs
+    it, and it must agree with the file when the file records them.
     Raises ``CheckpointError`` for a malformed file and ``ValueError`` when
     the activations are missing or do not fit.
     """

@@ -2,9 +2,9 @@
 
 ``CLSDTrainer.fit(..., checkpoint="run.json", checkpoint_every=N)`` saves a
 JSON checkpoint every N epochs and after the last one. Besides the
-student's weights it stores everything the rest of the run depends on: the
-number of epochs done, the random generator's state (it draws the batch
-order), the optimizer's state (momentum buffers, Adam moments and step
+student's weights it stores everything the rest of the run depends on. That
+is the number of epochs done, the random generator's state (it draws the
+batch order), the optimizer's state (momentum buffers, Adam moments and step
 count), the adapters' weights, the history so far, and the best epoch's
 weights for ``restore_best``.
 
@@ -65,7 +65,7 @@ def check_arguments(checkpoint, checkpoint_every, resume):
     path = os.fspath(checkpoint)
     if not path.lower().endswith(".json"):
         raise ValueError(
-            f"fit: checkpoint must name a .json file (safetensors holds no training state), got {path!r}"
+            f"fit: checkpoint must name a .json file, because safetensors stores no training state; got {path!r}"
         )
     return path
 
@@ -132,13 +132,13 @@ def _check_matrices(values, tensors, name, source):
         for row in rows:
             for value in row:
                 if not isinstance(value, float) or not math.isfinite(value):
-                    _fail(source, f"{name}[{index}] holds {value!r:.40}; expected finite floats")
+                    _fail(source, f"{name}[{index}] contains {value!r:.40}; expected finite floats")
 
 
 def _checked_state(state, plan, student, optimizer, source):
     """Check a saved training state against this run; return (epoch, rng state, best)."""
     if not isinstance(state, dict) or state.get("kind") != FIT_STATE:
-        _fail(source, "no training state from fit(checkpoint=...); it holds weights only, so start "
+        _fail(source, "no training state from fit(checkpoint=...); it contains weights only, so start "
                       "a new run or load the weights with clsd.load_into")
     signature = _signature(plan, student)
     saved = state.get("signature")

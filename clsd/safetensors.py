@@ -134,8 +134,8 @@ def dumps(tensors, metadata=None, dtype="F64"):
     The header is padded with spaces to a multiple of 8 bytes, so that the
     data buffer starts 8-byte aligned. Raises ``ValueError`` for an unknown
     dtype, an empty or ragged tensor, a non-finite value, or a value beyond
-    float32's range when ``dtype`` is "F32", and ``TypeError`` for a value
-    that is not a number or a metadata entry that is not a string.
+    float32's range when ``dtype`` is "F32". Raises ``TypeError`` for a
+    value that is not a number or a metadata entry that is not a string.
     """
     if dtype not in WRITE_DTYPES:
         raise ValueError(f"safetensors: dtype must be one of {', '.join(WRITE_DTYPES)}, got {dtype!r}")
@@ -383,7 +383,8 @@ def network_tensors(network):
 def network_metadata(network):
     """Return the ``__metadata__`` strings that describe ``network``'s architecture.
 
-    ``format`` is "pt", the value PyTorch writers use. ``sizes`` and
+    ``format`` is "pt", as in the safetensors files of PyTorch models on the
+    Hugging Face Hub. ``sizes`` and
     ``activations`` are JSON lists, and ``torch_modules`` spells out the
     equivalent ``torch.nn.Sequential`` for a reader.
     """

@@ -86,7 +86,7 @@ class KilledWhileSavingTest(unittest.TestCase):
             return "old"
         if found == self.new:
             return "new"
-        self.fail(f"{path} holds neither the old nor the new network")
+        self.fail(f"{path} contains neither the old nor the new network")
 
     def kill_at_every_step(self, name):
         path = os.path.join(self.folder, name)
