@@ -11,6 +11,11 @@ docstring derives the gradient that the code computes.
 Reductions follow PyTorch's defaults: ``mse`` is the mean over all
 elements, and ``cross_entropy`` and ``distillation`` are means over the
 batch (rows).
+
+``STATE_LOSSES`` names the losses a ``LayerMatch`` can use between a
+student state and a teacher state: ``mse``, ``normalized_mse``,
+``cosine``, ``relation`` (which compares states of different widths) and
+``kd`` (``distillation``, for logits).
 """
 
 import math
