@@ -240,7 +240,7 @@ def normalized_mse(prediction, target):
 
 
 def cosine(prediction, target):
-    """One minus the cosine similarity of each row pair, averaged over the rows.
+    """Compute one minus the cosine similarity of each row pair, averaged over the rows.
 
     With B rows, p_i = pred_i / n_i and t_i = target_i / m_i the unit rows
     (n = sqrt(|x|^2 + EPSILON), as in ``normalized_mse``) and c_i = p_i . t_i:

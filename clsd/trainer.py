@@ -5,9 +5,9 @@ one hint loss per match, weight * loss(student state j, teacher state k),
 to an optional task loss on the labels, and backpropagates all of them
 through the student in one pass. The teacher is frozen: its parameters are
 never given to the optimizer. An ``Adapter`` on a match is trained with the
-student; a ``Schedule`` changes a weight from epoch to epoch; ``Stage``
-lists run one set of terms after another, such as the two stages of
-FitNets (``stages.fitnets_stages``).
+student. A ``Schedule`` changes a weight from epoch to epoch. A list of
+``Stage`` objects runs one set of terms after another, such as the two
+stages of FitNets (``stages.fitnets_stages``).
 
 >>> from clsd import Network, Tensor
 >>> teacher = Network.mlp([4, 3, 3, 2], seed=1)
@@ -54,12 +54,16 @@ class TrainingDiverged(ArithmeticError):
 class History(list):
     """The per-epoch records that ``fit`` returns, as a list of dicts.
 
-    Each record has ``epoch`` (from 1, counted over all stages), ``stage``
-    (the stage's name) and ``stage_epoch`` (from 1 within the stage),
-    ``terms`` (each loss term's mean over the epoch's batches), ``weights``
-    (each term's weight in that epoch), ``total`` (the sum of weight *
-    term), ``validation`` (a dict with ``loss`` and ``accuracy``, or None)
-    and ``seconds``.
+    Each record has these keys:
+
+    - ``epoch``: from 1, counted over all stages.
+    - ``stage`` and ``stage_epoch``: the stage's name, and the epoch from 1
+      within the stage.
+    - ``terms``: each loss term's mean over the epoch's batches.
+    - ``weights``: each term's weight in that epoch.
+    - ``total``: the sum of weight * term.
+    - ``validation``: a dict with ``loss`` and ``accuracy``, or None.
+    - ``seconds``: the epoch's wall time.
 
     ``returned_epoch`` is the epoch whose student weights ``fit`` returned:
     the last one, or the best one with ``restore_best=True``.
@@ -262,7 +266,7 @@ class CLSDTrainer:
                 uninterrupted run to the last bit.
 
         Each stage trains the student layers up to the highest state that
-        its terms read, plus its matches' adapters; the optimizer's state
+        its terms read, plus its matches' adapters. The optimizer's state
         starts afresh at every stage after the first.
 
         Returns a ``History``; its ``summary()`` gives the last-epoch and

@@ -111,7 +111,7 @@ def student_run(method, setting, train, test, teacher, seed):
 
 
 def describe_method(method, setting, teacher):
-    """Return one line that says what the method trains, for the table's notes."""
+    """Return one line that describes what the method trains, for the table's notes."""
     student = Network.mlp(setting["student"], activation=setting["activation"], seed=0)
     pairs = uniform_pairs(teacher, student)
     hints = ", ".join(f"t{t}->s{s}" for t, s in pairs)
