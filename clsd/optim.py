@@ -95,9 +95,12 @@ class Optimizer:
         """Restore what ``state_dict`` returned; settings must match this optimizer's."""
         if saved.get("name") != self.name:
             raise ValueError(f"{type(self).__name__}.load_state_dict: saved state is for {saved.get('name')!r}")
-        self.__init__(**saved["settings"])
-        self.state = [{key: _copy(value) for key, value in slots.items()} for slots in saved["state"]]
-        self._after_load(saved)
+        # Build the restored optimizer aside and swap it in only once every
+        # part has loaded, so that a bad ``saved`` leaves this one unchanged.
+        restored = type(self)(**saved["settings"])
+        restored.state = [{key: _copy(value) for key, value in slots.items()} for slots in saved["state"]]
+        restored._after_load(saved)
+        self.__dict__.update(restored.__dict__)
 
     def _after_load(self, saved):
         pass

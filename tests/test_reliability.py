@@ -293,6 +293,19 @@ class BadArgumentTest(unittest.TestCase):
         self.check(ValueError, "unknown optimizer 'rmsprop'; valid names: adam, sgd",
                    clsd.optim.get_optimizer, "rmsprop", 0.1)
 
+    def test_optimizer_load_state_all_or_nothing(self):
+        for optimizer in (SGD(0.1, momentum=0.5), Adam(0.1)):
+            optimizer.step([Tensor.ones(1, 2)], [Tensor.ones(1, 2)])
+            before = optimizer.state_dict()
+            bad = dict(before, settings=dict(before["settings"], learning_rate=0.7, beta1=2.0, momentum=2.0))
+            if isinstance(optimizer, SGD):
+                del bad["settings"]["beta1"]
+            else:
+                del bad["settings"]["momentum"]
+            with self.assertRaisesRegex(ValueError, "must be a finite number at least 0.0 and below 1.0, got 2.0"):
+                optimizer.load_state_dict(bad)
+            self.assertEqual(optimizer.state_dict(), before)
+
     def test_fit_arguments(self):
         student = Network.mlp([2, 2], seed=0)
         x = Tensor.ones(4, 2)
