@@ -144,12 +144,22 @@ def _exponents(norms):
 def _shifts(exponents, reference):
     """Return, for each vector, the power of two that brings its norm near 2**reference.
 
-    The shift is 0 for a vector within 2**_BAND of the reference, and for a
-    zero vector. Returns None when every shift is 0, the common case.
+    All vectors of one side share one shift, the one that brings their
+    median norm within 2**_BAND of the reference (0 when it already is), so
+    that the factor undoing it is the same for every output element. A
+    vector still more than 2**_BAND away after that gets its own shift. A
+    zero vector gets the shared shift. Returns None when every shift is 0,
+    the common case.
     """
-    low, high = reference - _BAND, reference + _BAND
+    present = sorted([e for e in exponents if e is not None])
+    if not present:
+        return None
+    median = present[len(present) // 2]
+    shared = 0 if abs(median - reference) <= _BAND else reference - median
+    # The band, in exponents before the shared shift.
+    low, high = reference - _BAND - shared, reference + _BAND - shared
     shifts = [
-        0 if e is None or low <= e <= high else reference - e
+        shared if e is None or low <= e <= high else reference - e
         for e in exponents
     ]
     return shifts if any(shifts) else None
@@ -175,17 +185,19 @@ def _rescaled(vectors, norms, shifts):
     return vectors, norms
 
 
-def products_by_distance(vectors_a, vectors_b):
+def products_by_distance(vectors_a, vectors_b, norms_b=None):
     """Return all dot products through ``math.dist`` and the law of cosines.
 
     ``vectors_a`` and ``vectors_b`` are lists of tuples of floats (lists
     work but are slower: ``math.dist`` copies a list into a tuple on every
-    call). Each output element is within about 1e-13 * |a| |b| of the exact
-    dot product; see the module docstring.
+    call). ``norms_b``, when given, is the list of ``math.hypot(*b)`` for
+    ``vectors_b``. Each output element is within about 1e-13 * |a| |b| of
+    the exact dot product; see the module docstring.
     """
     hypot = _hypot
     norms_a = [hypot(*a) for a in vectors_a]
-    norms_b = [hypot(*b) for b in vectors_b]
+    if norms_b is None:
+        norms_b = [hypot(*b) for b in vectors_b]
     if not (all(map(_isfinite, norms_a)) and all(map(_isfinite, norms_b))):
         # An infinite or NaN element, or a norm beyond the float range.
         return _products_exact_kernel(vectors_a, vectors_b)
@@ -217,13 +229,16 @@ def products_by_distance(vectors_a, vectors_b):
         shifts_a = repeat(0)
     if shifts_b:
         vectors_b, norms_b = _rescaled(vectors_b, norms_b, shifts_b)
+    shared_shift_b = shifts_b[0] if shifts_b and min(shifts_b) == max(shifts_b) else 0
+    if shifts_b and not shared_shift_b:
         factors_b = [_ldexp(0.5, -shift) for shift in shifts_b]
     else:
-        factors_b = [0.5] * len(vectors_b)
+        factors_b = None
 
     # The factor 2**-s_j / 2 undoes column j's rescaling and halves the law
-    # of cosines; for a rescaled row it is multiplied by 2**-s_i, which stays
-    # a normal float since |s_i + s_j| <= 2 * _LIMIT.
+    # of cosines. For a rescaled row it is multiplied by 2**-s_i, which stays
+    # a normal float since |s_i + s_j| <= 2 * _LIMIT. When every column has
+    # the same shift, the factor is one number per row.
     squares_b = [norm * norm for norm in norms_b]
     width = len(vectors_b)
     dist = _dist
@@ -232,16 +247,18 @@ def products_by_distance(vectors_a, vectors_b):
         if not norm:
             result.append([0.0] * width)
             continue
-        factors = factors_b
-        if shift:
-            row_factor = _ldexp(1.0, -shift)
-            factors = [factor * row_factor for factor in factors_b]
         square = norm * norm
+        distances = map(dist, repeat(a), vectors_b)
         # a . b = (|a|^2 + |b|^2 - |a - b|^2) / 2, then undo the rescaling.
-        result.append([
-            (square + square_b - d * d) * factor
-            for square_b, factor, d in zip(squares_b, factors, map(dist, repeat(a), vectors_b))
-        ])
+        if factors_b is None:
+            factor = _ldexp(0.5, -shift - shared_shift_b)
+            result.append([(square + square_b - d * d) * factor for square_b, d in zip(squares_b, distances)])
+        else:
+            row_factor = _ldexp(1.0, -shift)
+            result.append([
+                (square + square_b - d * d) * (factor * row_factor)
+                for square_b, factor, d in zip(squares_b, factors_b, distances)
+            ])
     return result
 
 
@@ -298,6 +315,22 @@ def _products(vectors_a, vectors_b, k, kernel):
     return KERNELS[kernel](vectors_a, vectors_b)
 
 
+class Columns:
+    """The columns of a (k, n) matrix b as tuples, kept for repeated products ``a @ b``.
+
+    ``matmul(a, Columns(b))`` equals ``matmul(a, b)`` but skips transposing
+    b, and after the first product with the distance kernel also skips
+    computing the column norms. The columns are a copy: a later change to b
+    is not seen, so whoever keeps a ``Columns`` must rebuild it when b changes.
+    """
+
+    __slots__ = ("vectors", "norms")
+
+    def __init__(self, b):
+        self.vectors = list(zip(*b))
+        self.norms = None
+
+
 def matmul_transposed(a, b, kernel=None):
     """Return ``a @ b.T``: each output element is a dot product of two rows.
 
@@ -308,8 +341,20 @@ def matmul_transposed(a, b, kernel=None):
 
 
 def matmul(a, b, kernel=None):
-    """Return ``a @ b`` for a of shape (m, k) and b of shape (k, n)."""
-    return _products([tuple(row) for row in a], list(zip(*b)), len(b), kernel)
+    """Return ``a @ b`` for a of shape (m, k) and b of shape (k, n), or a ``Columns`` of it."""
+    vectors_a = [tuple(row) for row in a]
+    if not isinstance(b, Columns):
+        return _products(vectors_a, list(zip(*b)), len(b), kernel)
+
+    columns = b.vectors
+    if kernel is None:
+        kernel = choose_kernel(len(vectors_a), len(columns[0]), len(columns))
+    if kernel != "distance":
+        return KERNELS[kernel](vectors_a, columns)
+    if b.norms is None:
+        hypot = _hypot
+        b.norms = [hypot(*column) for column in columns]
+    return products_by_distance(vectors_a, columns, b.norms)
 
 
 def transposed_matmul(a, b, kernel=None):

@@ -18,7 +18,7 @@ dL/dx so that the layer below can continue the chain rule.
 """
 
 import math
-from operator import add, mul
+from operator import add, is_, mul
 
 from . import kernels
 from .activations import get_activation
@@ -81,6 +81,7 @@ class Layer:
         self.grad_bias = Tensor.zeros(1, out_features)
         self._input = None
         self._state = None
+        self._columns_cache = None
 
     # ---- parameters ---------------------------------------------------
 
@@ -142,12 +143,35 @@ class Layer:
         bias = self._bias.data[0]
 
         # z = x @ W + b, shape (batch, out); the bias row is added to every row.
-        z = kernels.matmul(x.data, self._weight.data)
+        z = kernels.matmul(x.data, self._weight_columns())
         state = Tensor._wrap([activate(list(map(add, row, bias))) for row in z])
 
         self._input = x
         self._state = state
         return state
+
+    def _weight_columns(self):
+        """Return the columns of W as a ``kernels.Columns``, rebuilt only when W changed.
+
+        Training changes W at every step, but repeated forward passes with
+        the same W (evaluation in batches) reuse the columns. W counts as
+        unchanged when it has the same row lists as at the last call and
+        equal values in them. Optimizers replace the row lists, assigning
+        ``weight`` replaces the tensor, and writing an element in place
+        changes a value, so each of these rebuilds the columns.
+        """
+        rows = self._weight.data
+        cache = self._columns_cache
+        same_rows = cache is not None and len(cache[0]) == len(rows) and all(map(is_, cache[0], rows))
+        if same_rows and cache[1] is not None and cache[1] == rows:
+            return cache[2]
+
+        # The copy of the values that proves W unchanged is taken only when
+        # the same row lists come back, so a training step does not pay for it.
+        columns = kernels.Columns(rows)
+        snapshot = [row[:] for row in rows] if same_rows else None
+        self._columns_cache = (list(rows), snapshot, columns)
+        return columns
 
     def backward(self, grad_state, input_gradient=True):
         """Accumulate parameter gradients and return dL/dx.

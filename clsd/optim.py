@@ -197,16 +197,18 @@ class Adam(Optimizer):
         b1, b2, eps, decay = self.beta1, self.beta2, self.eps, self.weight_decay
         step_size, root_correction = self._step_size, self._root_correction
         sqrt = math.sqrt
+        one_minus_b1, one_minus_b2 = 1.0 - b1, 1.0 - b2
         m_rows, v_rows = slots["m"], slots["v"]
         for i, (p, g) in enumerate(zip(p_rows, g_rows)):
             if decay:
                 g = list(map(add, g, [decay * pj for pj in p]))
-            m = [b1 * mj + (1.0 - b1) * gj for mj, gj in zip(m_rows[i], g)]
-            v = [b2 * vj + (1.0 - b2) * gj * gj for vj, gj in zip(v_rows[i], g)]
+            m = [b1 * mj + one_minus_b1 * gj for mj, gj in zip(m_rows[i], g)]
+            v = [b2 * vj + one_minus_b2 * gj * gj for vj, gj in zip(v_rows[i], g)]
             m_rows[i], v_rows[i] = m, v
+            # sqrt(v) is mapped in C, which saves a Python-level call per element.
             p_rows[i] = [
-                pj - step_size * mj / (sqrt(vj) / root_correction + eps)
-                for pj, mj, vj in zip(p, m, v)
+                pj - step_size * mj / (root / root_correction + eps)
+                for pj, mj, root in zip(p, m, map(sqrt, v))
             ]
 
 

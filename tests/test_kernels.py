@@ -260,6 +260,68 @@ class ChoiceTest(unittest.TestCase):
         self.assertEqual(kernels.transpose([[1.0, 2.0, 3.0]]), [[1.0], [2.0], [3.0]])
 
 
+class WeightColumnsCacheTest(unittest.TestCase):
+    """A layer reuses the columns of W between forward passes only while W is unchanged."""
+
+    def setUp(self):
+        self.layer = Layer(40, 24, activation="identity", seed=0)
+        self.x = Tensor.uniform(20, 40, seed=1)
+
+    def expected(self):
+        rows = kernels.matmul(self.x.data, self.layer.weight.data)
+        bias = self.layer.bias.data[0]
+        return [[z + b for z, b in zip(row, bias)] for row in rows]
+
+    def test_columns_reused_when_w_unchanged(self):
+        first = self.layer._weight_columns()
+        second = self.layer._weight_columns()
+        third = self.layer._weight_columns()
+        self.assertIsNot(first, second)  # The value snapshot is taken on the second call.
+        self.assertIs(second, third)
+
+    def test_columns_product_matches_plain_product(self):
+        b = _random_matrix(random.Random(2), 40, 24)
+        columns = kernels.Columns(b)
+        for kernel in AVAILABLE + [None]:
+            with self.subTest(kernel=kernel):
+                self.assertEqual(kernels.matmul(self.x.data, columns, kernel), kernels.matmul(self.x.data, b, kernel))
+
+    def test_element_written_in_place(self):
+        for _ in range(3):
+            self.layer.forward(self.x)
+        self.layer.weight.data[3][5] += 1.0
+        self.assertEqual(self.layer.forward(self.x).tolist(), self.expected())
+
+    def test_element_restored_in_place(self):
+        for _ in range(3):
+            self.layer.forward(self.x)
+        original = self.layer.weight.data[3][5]
+        self.layer.weight.data[3][5] = original + 1.0
+        self.layer.forward(self.x)
+        self.layer.weight.data[3][5] = original
+        self.assertEqual(self.layer.forward(self.x).tolist(), self.expected())
+
+    def test_optimizer_step(self):
+        for _ in range(3):
+            state = self.layer.forward(self.x)
+        self.layer.zero_grad()
+        self.layer.backward(state)
+        SGD(0.5).step(self.layer.parameters(), self.layer.gradients())
+        self.assertEqual(self.layer.forward(self.x).tolist(), self.expected())
+
+    def test_weight_assigned(self):
+        for _ in range(3):
+            self.layer.forward(self.x)
+        self.layer.weight = Tensor.uniform(40, 24, seed=3)
+        self.assertEqual(self.layer.forward(self.x).tolist(), self.expected())
+
+    def test_rows_replaced_with_equal_values(self):
+        for _ in range(3):
+            self.layer.forward(self.x)
+        self.layer.weight.data[:] = [row[:] for row in self.layer.weight.data]
+        self.assertEqual(self.layer.forward(self.x).tolist(), self.expected())
+
+
 class TrainingMemoryTest(unittest.TestCase):
     """A training step leaves no cyclic garbage, so memory does not wait for the collector."""
 
