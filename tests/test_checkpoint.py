@@ -447,6 +447,16 @@ class NoPickleTest(unittest.TestCase):
                 for word in ("import pickle", "from pickle", "marshal", "shelve", "eval(", "exec("):
                     self.assertNotIn(word, text, f"clsd/{name} uses {word}")
 
+    def test_examples_use_no_pickle(self):
+        # torch.load unpickles, so the examples move weights through safetensors instead.
+        folder = os.path.join(os.path.dirname(os.path.dirname(clsd.__file__)), "examples")
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    text = handle.read()
+                for word in ("pickle", "torch.load(", "torch.save("):
+                    self.assertNotIn(word, text, f"examples/{name} uses {word}")
+
 
 class WritesTest(unittest.TestCase):
     def test_library_writes_only_through_atomic_write(self):
