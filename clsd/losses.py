@@ -29,6 +29,20 @@ Loss = namedtuple("Loss", "value grad")
 Loss.__doc__ = "A loss value (float) and its gradient (Tensor) with respect to the prediction."
 
 
+def _fsum(values):
+    """Return ``math.fsum(values)``, or the float sum when fsum overflows.
+
+    ``math.fsum`` raises ``OverflowError`` when a partial sum of finite
+    values leaves the float range; the plain sum then gives inf, which the
+    trainer reports as a diverged loss instead of an unrelated exception.
+    """
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return sum(values)
+
+
 def _check_pair(prediction, target, where):
     for name, value in (("prediction", prediction), ("target", target)):
         if not isinstance(value, Tensor):
@@ -54,7 +68,7 @@ def mse(prediction, target):
     rows, columns = prediction.shape
     count = rows * columns
     differences = [list(map(sub, p, t)) for p, t in zip(prediction.data, target.data)]
-    value = math.fsum(d * d for row in differences for d in row) / count
+    value = _fsum(d * d for row in differences for d in row) / count
     scale = 2.0 / count
     grad = Tensor._wrap([[scale * d for d in row] for row in differences])
     return Loss(value, grad)
@@ -67,7 +81,7 @@ def log_softmax_row(z):
     every exp argument is at most 0 and the sum is at least 1.
     """
     top = max(z)
-    log_total = math.log(math.fsum(math.exp(v - top) for v in z))
+    log_total = math.log(_fsum(math.exp(v - top) for v in z))
     shift = top + log_total
     return [v - shift for v in z]
 
@@ -118,7 +132,7 @@ def cross_entropy(logits, labels):
         row = [math.exp(v) / rows for v in log_p]
         row[y] -= 1.0 / rows
         grad.append(row)
-    return Loss(math.fsum(losses) / rows, Tensor._wrap(grad))
+    return Loss(_fsum(losses) / rows, Tensor._wrap(grad))
 
 
 def _check_temperature(temperature, where):
@@ -153,9 +167,9 @@ def distillation(student_logits, teacher_logits, temperature=1.0):
         log_q = log_softmax_row([v / t for v in s_row])
         log_p = log_softmax_row([v / t for v in t_row])
         p = [math.exp(v) for v in log_p]
-        total.append(math.fsum(pj * (lp - lq) for pj, lp, lq in zip(p, log_p, log_q) if pj > 0.0))
+        total.append(_fsum(pj * (lp - lq) for pj, lp, lq in zip(p, log_p, log_q) if pj > 0.0))
         grad.append([scale * (math.exp(lq) - pj) for lq, pj in zip(log_q, p)])
-    value = t * t * math.fsum(total) / rows
+    value = t * t * _fsum(total) / rows
     return Loss(value, Tensor._wrap(grad))
 
 
@@ -194,7 +208,7 @@ EPSILON = 1e-8
 
 def _unit_rows(rows):
     """Return (each row / its norm, the norms), with norm = sqrt(sum x^2 + EPSILON)."""
-    norms = [math.sqrt(math.fsum(v * v for v in row) + EPSILON) for row in rows]
+    norms = [math.sqrt(_fsum(v * v for v in row) + EPSILON) for row in rows]
     return [[v / n for v in row] for row, n in zip(rows, norms)], norms
 
 
@@ -206,7 +220,7 @@ def _through_unit_rows(grad_unit, unit, norms):
     """
     grad = []
     for g, u, n in zip(grad_unit, unit, norms):
-        along = math.fsum(map(mul, g, u))
+        along = _fsum(map(mul, g, u))
         grad.append([(gj - uj * along) / n for gj, uj in zip(g, u)])
     return grad
 
@@ -231,7 +245,7 @@ def normalized_mse(prediction, target):
     unit_p, norms = _unit_rows(prediction.data)
     unit_t, _ = _unit_rows(target.data)
     differences = [list(map(sub, p, t)) for p, t in zip(unit_p, unit_t)]
-    value = math.fsum(d * d for row in differences for d in row) / count
+    value = _fsum(d * d for row in differences for d in row) / count
 
     scale = 2.0 / count
     grad_unit = [[scale * d for d in row] for row in differences]
@@ -257,8 +271,8 @@ def cosine(prediction, target):
     rows = prediction.shape[0]
     unit_p, norms = _unit_rows(prediction.data)
     unit_t, _ = _unit_rows(target.data)
-    similarities = [math.fsum(map(mul, p, t)) for p, t in zip(unit_p, unit_t)]
-    value = math.fsum(1.0 - c for c in similarities) / rows
+    similarities = [_fsum(map(mul, p, t)) for p, t in zip(unit_p, unit_t)]
+    value = _fsum(1.0 - c for c in similarities) / rows
 
     grad_unit = [[-v / rows for v in t] for t in unit_t]
     grad = _through_unit_rows(grad_unit, unit_p, norms)
@@ -297,7 +311,7 @@ def relation(prediction, target):
     unit_r, _ = _unit_rows(teacher_gram)
     differences = [list(map(sub, q, r)) for q, r in zip(unit_q, unit_r)]
     count = rows * rows
-    value = math.fsum(d * d for row in differences for d in row) / count
+    value = _fsum(d * d for row in differences for d in row) / count
 
     scale = 2.0 / count
     grad_unit = [[scale * d for d in row] for row in differences]

@@ -41,6 +41,11 @@ class CrossEntropyTest(unittest.TestCase):
         self.assertAlmostEqual(value, (2e4 + 2e4 + math.log(2)) / 2, places=6)
         self.assertTrue(all(math.isfinite(v) for row in grad.data for v in row))
 
+    def test_overflowing_batch_sum_is_inf(self):
+        # Each row's loss is finite (9e307) but their sum is not.
+        logits = Tensor([[0.0, -9e307]] * 3)
+        self.assertEqual(losses.cross_entropy(logits, [1, 1, 1]).value, math.inf)
+
     def test_bad_labels(self):
         logits = Tensor.zeros(2, 3)
         with self.assertRaisesRegex(ValueError, "label 1 is 3, outside the class range 0 to 2"):
