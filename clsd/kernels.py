@@ -81,6 +81,7 @@ shape; its thresholds are the crossover points measured on CPython 3.9 to
 """
 
 import math
+from functools import lru_cache
 from itertools import repeat
 from operator import mul
 
@@ -297,11 +298,14 @@ def estimated_cost(kernel, m, k, n):
     return call + (vector + element * k) * (m + n) + (output + madd * k) * m * n
 
 
+@lru_cache(maxsize=1024)
 def choose_kernel(m, k, n):
     """Return the name of the kernel with the lowest modelled time for (m, k) @ (k, n).
 
     The candidates are "distance" and the element-by-element kernel of the
-    interpreter: "sumprod" on Python 3.12 and newer, "sum" before.
+    interpreter: "sumprod" on Python 3.12 and newer, "sum" before. The
+    choice for each shape is cached, since a training loop asks about the
+    same few shapes at every step.
 
     >>> choose_kernel(128, 128, 128)
     'distance'
