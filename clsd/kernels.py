@@ -313,10 +313,9 @@ def choose_kernel(m, k, n):
     return min(_COSTS, key=lambda kernel: estimated_cost(kernel, m, k, n))
 
 
-def _products(vectors_a, vectors_b, k, kernel):
-    if kernel is None:
-        kernel = choose_kernel(len(vectors_a), k, len(vectors_b))
-    return KERNELS[kernel](vectors_a, vectors_b)
+def _rows(rows, kernel):
+    """Return ``rows`` as vectors for ``kernel``: tuples for "distance", as they are otherwise."""
+    return [tuple(row) for row in rows] if kernel == "distance" else rows
 
 
 class Columns:
@@ -341,26 +340,29 @@ def matmul_transposed(a, b, kernel=None):
     Shapes: a is (m, k), b is (n, k), the result is (m, n). ``kernel`` names
     one of ``KERNELS``; None lets ``choose_kernel`` pick.
     """
-    return _products([tuple(row) for row in a], [tuple(row) for row in b], len(a[0]), kernel)
+    if kernel is None:
+        kernel = choose_kernel(len(a), len(a[0]), len(b))
+    return KERNELS[kernel](_rows(a, kernel), _rows(b, kernel))
 
 
 def matmul(a, b, kernel=None):
     """Return ``a @ b`` for a of shape (m, k) and b of shape (k, n), or a ``Columns`` of it."""
-    vectors_a = [tuple(row) for row in a]
-    if not isinstance(b, Columns):
-        return _products(vectors_a, list(zip(*b)), len(b), kernel)
-
-    columns = b.vectors
+    columns = b.vectors if isinstance(b, Columns) else list(zip(*b))
     if kernel is None:
-        kernel = choose_kernel(len(vectors_a), len(columns[0]), len(columns))
+        kernel = choose_kernel(len(a), len(columns[0]), len(columns))
     if kernel != "distance":
-        return KERNELS[kernel](vectors_a, columns)
+        return KERNELS[kernel](a, columns)
+    if not isinstance(b, Columns):
+        return products_by_distance(_rows(a, kernel), columns)
     if b.norms is None:
         hypot = _hypot
         b.norms = [hypot(*column) for column in columns]
-    return products_by_distance(vectors_a, columns, b.norms)
+    return products_by_distance(_rows(a, kernel), columns, b.norms)
 
 
 def transposed_matmul(a, b, kernel=None):
     """Return ``a.T @ b`` for a of shape (m, k) and b of shape (m, n)."""
-    return _products(list(zip(*a)), list(zip(*b)), len(a), kernel)
+    columns_a, columns_b = list(zip(*a)), list(zip(*b))
+    if kernel is None:
+        kernel = choose_kernel(len(columns_a), len(a), len(columns_b))
+    return KERNELS[kernel](columns_a, columns_b)
