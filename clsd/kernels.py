@@ -27,21 +27,23 @@ which standard-library C function can compute it. There are three:
 
 ``math.sumprod(a, b)``
     Python 3.12 and newer. One call per output element, computed in
-    extended precision: about 7.5 ns per multiply-add.
+    extended precision: about 7.5 to 8 ns per multiply-add.
 
 ``math.dist(a, b)`` through the law of cosines
-    Python 3.8 and newer. ``dist`` reads two tuples of floats into C arrays
-    and returns the Euclidean distance, and
+    Python 3.8 and newer. ``dist`` reads two tuples of floats (it copies
+    any other sequence into a tuple first) and returns the Euclidean
+    distance, and
 
         a . b = (|a|^2 + |b|^2 - |a - b|^2) / 2
 
     turns that distance into a dot product, with |a| and |b| computed once
     per vector by ``math.hypot``. That is one C call per output element and
-    about 5.5 ns per multiply-add, faster than ``sumprod``.
+    about 4.5 to 6 ns per multiply-add, faster than ``sumprod``.
 
 The law of cosines is a polarization identity. The symmetric form
-(|a + b|^2 - |a - b|^2) / 4 needs two ``dist`` calls per element and
-measured twice as slow, so the one-call form is used.
+(|a + b|^2 - |a - b|^2) / 4 on unit vectors needs two ``dist`` calls per
+element and measured about twice as slow in benchmarks/run.py, so the
+one-call form is used.
 
 Accuracy of the distance formulation. The three squares are computed to a
 few units in the last place, and the subtraction cancels, so the absolute
@@ -52,10 +54,13 @@ so before the products every vector whose norm differs from a reference
 norm by more than a factor of 2**_BAND is multiplied by a power of two.
 Multiplying by a power of two is exact, and so is undoing it on the result,
 so the rescaling itself adds no error. After it, any two norms are within a
-factor of 2**(2 * _BAND + 1) = 128, which bounds the error by about
-1e-13 * |a| |b| in theory. The tests in tests/test_kernels.py check
-1e-12 * |a| |b| against exact ``fractions.Fraction`` and ``math.fsum``
-references on random, orthogonal, all-zero and 1e150-scaled inputs.
+factor of 2**(2 * _BAND + 1) = 128. Without rescaling, benchmarks/accuracy.py
+measured errors up to 77 eps * |a| |b| at a norm ratio of 2**6 and 538 eps at
+2**9, so inside the band the error stays far below the 1e-12 * |a| |b|
+(4504 eps) that tests/test_kernels.py checks against exact
+``fractions.Fraction`` and ``math.fsum`` references on random, orthogonal,
+all-zero and 1e150-scaled inputs. With rescaling, every error measured
+was under 10 eps.
 
 The reference norm is a power of two within 2**500 of 1, so the squares
 neither overflow nor underflow: a product of vectors with elements near
@@ -67,17 +72,16 @@ kernel never squares a norm, so it overflows only where a partial sum
 does. An all-zero vector gives exact zeros.
 
 The distance kernel does not return exact integers for integer inputs:
-[1, 0] . [0, 1] comes out as -2.2e-16 or so instead of 0.0. That is within
-the bound above, and the small products where that would be most visible
-(and where the distance kernel is no faster) use the element-by-element
-kernel; see ``choose_kernel``.
+[1, 0] . [0, 1] comes out as -2.2e-16 instead of 0.0. That is within the
+bound above, and the small products where that would be most visible (and
+where the distance kernel is no faster) use the element-by-element kernel;
+see ``choose_kernel``.
 
 Choosing a kernel. The distance kernel prepares every vector (a tuple, a
 norm, sometimes a rescaled copy), which costs about as much as a few dot
 products of that vector, so it pays only when each vector is used several
-times and k is not tiny. ``choose_kernel`` picks per interpreter and per
-shape; its thresholds are the crossover points measured on CPython 3.9 to
-3.13 with benchmarks/run.py.
+times and k is not tiny. ``choose_kernel`` compares modelled times per
+shape; benchmarks/fit_costs.py fits the model and checks its choices.
 """
 
 import math
@@ -275,11 +279,14 @@ KERNELS = {
 #
 #     call + vector * (m + n) + element * (m + n) * k + output * m * n + madd * m * n * k
 #
-# The coefficients are least-squares fits to 275 shapes from 1 x 1 x 1 to
-# 128 x 128 x 128, timed on CPython 3.11.7 and 3.12.1 on an Intel Xeon
-# (2 cores). Only their ratios decide the choice. With them, the chosen
-# kernel was within 10% of the fastest on every shape timed on CPython 3.9
-# to 3.13, apart from a few timings disturbed by other load.
+# The coefficients are least-squares fits (benchmarks/fit_costs.py) to 275
+# shapes from 1 x 1 x 1 to 128 x 128 x 128, timed on CPython 3.11.7 and
+# 3.12.1 on a 2-core Intel Xeon. Only their ratios decide the choice. On a
+# later run of 275 shapes, the chosen kernel took at most 1.16 times as long
+# as the fastest one on 3.11 and 1.13 times on 3.12, and 1.003 times on
+# average. NOTE: quick runs on 3.9, 3.10 and 3.13 (39 shapes, noisier) gave
+# worst cases of 1.20, 1.35 and 1.05, so other interpreters and machines may
+# see a few shapes near the crossover go to the slower kernel.
 _COSTS_BEFORE_SUMPROD = {
     #            call  vector element output madd
     "sum":      (1150,   0,    5.0,   144,  17.3),
