@@ -1,16 +1,16 @@
 """Time clsd's matrix products and training steps against reference implementations.
 
-    python benchmarks/run.py            the full run (about three minutes, plus
-                                        one micrograd step of about a minute and
-                                        the default demo of about a minute)
-    python benchmarks/run.py --quick    a short run (about half a minute)
+    python benchmarks/run.py            the full run (about 1.5 minutes on a
+                                        2-core Xeon, of which one micrograd step
+                                        takes 30 s and the default demo 15 s)
+    python benchmarks/run.py --quick    a short run (about 20 seconds)
 
 Needs only the standard library. The peers are used when they are
 installed and skipped with a line saying so when they are not: NumPy,
 PyTorch (timed with one thread and with its default thread count) and
 micrograd. Two pure-Python baselines are written here: a textbook
 implementation with triple loops and indexing, and a row-by-column
-``sum(map(operator.mul, row, column))`` kernel; on Python 3.12 and newer a
+``sum(map(operator.mul, row, column))`` kernel. On Python 3.12 and newer a
 row-by-column ``math.sumprod`` kernel is timed too.
 
 The machine may be shared, so every table reports the median of repeats in

@@ -19,7 +19,7 @@ Activation.__doc__ = "An activation: its name, ``forward(z_row)`` and ``derivati
 
 
 def sigmoid_forward(z):
-    # Two branches so that exp only ever sees a non-positive argument:
+    # Two branches so that exp only ever gets a non-positive argument:
     # exp(-|v|) lies in (0, 1] and cannot overflow for any finite v. The
     # branches are inline, not a helper function, because a Python call per
     # element costs about a third of the time.

@@ -73,9 +73,9 @@ does. An all-zero vector gives exact zeros.
 
 The distance kernel does not return exact integers for integer inputs:
 [1, 0] . [0, 1] comes out as -2.2e-16 instead of 0.0. That is within the
-bound above, and the small products where that would be most visible (and
-where the distance kernel is no faster) use the element-by-element kernel;
-see ``choose_kernel``.
+bound above. Small products, where it would be most visible, use the
+element-by-element kernel, because there the distance kernel is no faster
+(see ``choose_kernel``).
 
 Choosing a kernel. The distance kernel prepares every vector (a tuple, a
 norm, sometimes a rescaled copy), which costs about as much as a few dot
@@ -100,10 +100,10 @@ _sumprod = getattr(math, "sumprod", None)
 # _BAND away from the reference exponent; see the module docstring.
 _BAND = 3
 
-# The reference exponent is clamped to [-_LIMIT, _LIMIT] so that the squares
-# |a|^2, |b|^2 and |a - b|^2 stay far from overflow and underflow, and no
-# vector is rescaled by more than 2**_LIMIT, so that every scale factor on the
-# result is a normal float.
+# The reference exponent is clamped to [-_LIMIT, _LIMIT], so the squares
+# |a|^2, |b|^2 and |a - b|^2 stay far from overflow and underflow. No vector
+# is rescaled by more than 2**_LIMIT, so every scale factor on the result is
+# a normal float.
 _LIMIT = 500
 
 
@@ -311,7 +311,7 @@ def choose_kernel(m, k, n):
 
     The candidates are "distance" and the element-by-element kernel of the
     interpreter: "sumprod" on Python 3.12 and newer, "sum" before. The
-    choice for each shape is cached, since a training loop asks about the
+    choice for each shape is cached, since a training loop multiplies the
     same few shapes at every step.
 
     >>> choose_kernel(128, 128, 128)
@@ -330,8 +330,8 @@ class Columns:
 
     ``matmul(a, Columns(b))`` equals ``matmul(a, b)`` but skips transposing
     b, and after the first product with the distance kernel also skips
-    computing the column norms. The columns are a copy: a later change to b
-    is not seen, so whoever keeps a ``Columns`` must rebuild it when b changes.
+    computing the column norms. The columns are a copy, so a later change to
+    b is not seen: the caller must build a new ``Columns`` when b changes.
     """
 
     __slots__ = ("vectors", "norms")
