@@ -14,7 +14,8 @@ not promise that the swap is atomic, and only POSIX is tested.
 >>> import os, tempfile
 >>> folder = tempfile.mkdtemp()
 >>> atomic_write(os.path.join(folder, "note.txt"), "hello")
->>> open(os.path.join(folder, "note.txt")).read()
+>>> with open(os.path.join(folder, "note.txt")) as handle:
+...     handle.read()
 'hello'
 
 NOTE: a process killed between creating the temporary file and the rename

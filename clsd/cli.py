@@ -188,8 +188,9 @@ def _add_output_options(options, plot_help):
 def _add_config_option(options):
     options.parser.add_argument(
         "--config", metavar="FILE", default=argparse.SUPPRESS,
-        help="a JSON object of option values (keys are option names, such as \"epochs\" or "
-             "\"learning_rate\"); options on the command line override it",
+        help="a JSON object of this command's option values, keyed by the option's name "
+             "without the leading dashes and with '_' for '-'; options on the command line "
+             "override it",
     )
 
 

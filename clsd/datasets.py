@@ -42,7 +42,7 @@ class Dataset:
         for index, label in enumerate(labels):
             if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(classes):
                 raise ValueError(
-                    f"Dataset: label {index} is {label!r}; expected an int from 0 to {len(classes) - 1}"
+                    f"Dataset: labels[{index}] is {label!r}; expected an int from 0 to {len(classes) - 1}"
                 )
         self.features = features
         self.labels = labels

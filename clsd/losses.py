@@ -91,8 +91,11 @@ def softmax_row(z):
     return [math.exp(v) for v in log_softmax_row(z)]
 
 
-def check_labels(labels, rows, classes, where):
-    """Check that ``labels`` is ``rows`` ints in [0, classes) and return them as a list."""
+def check_labels(labels, rows, classes, where, context="logits"):
+    """Check that ``labels`` is ``rows`` ints in [0, classes) and return them as a list.
+
+    ``context`` names what has ``classes`` columns, for the error message.
+    """
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
         raise TypeError(f"{where}: labels must be a list of ints, got {type(labels).__name__}")
     labels = list(labels)
@@ -100,10 +103,11 @@ def check_labels(labels, rows, classes, where):
         raise ValueError(f"{where}: got {len(labels)} labels for {rows} rows of logits")
     for index, label in enumerate(labels):
         if not isinstance(label, int) or isinstance(label, bool):
-            raise TypeError(f"{where}: label {index} is {label!r}; expected an int class index")
+            raise TypeError(f"{where}: labels[{index}] is {label!r}; expected an int class index")
         if not 0 <= label < classes:
             raise ValueError(
-                f"{where}: label {index} is {label}, outside the class range 0 to {classes - 1}"
+                f"{where}: labels[{index}] is {label}, outside the class range 0 to {classes - 1} "
+                f"set by the {classes} columns of the {context}"
             )
     return labels
 

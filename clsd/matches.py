@@ -150,6 +150,11 @@ class LayerMatch:
         teacher_state, student_state = self.states(teacher, student)
         teacher.check_state_index(teacher_state, "LayerMatch teacher_state")
         student.check_state_index(student_state, "LayerMatch student_state")
+        if student_state == 0:
+            raise ValueError(
+                f"{type(self).__name__}: student state 0 is the input, which training cannot "
+                f"change; match a student state from 1 to {student.depth}"
+            )
         teacher_width = teacher.sizes[teacher_state]
         student_width = student.sizes[student_state]
         where = (

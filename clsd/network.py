@@ -152,25 +152,30 @@ class Network:
         if upto is None:
             upto = self.depth
         self.check_state_index(upto, "upto")
-        if not isinstance(x, Tensor):
-            raise TypeError(f"Network.states: x must be a Tensor, got {type(x).__name__}")
-        if x.shape[1] != self.sizes[0]:
-            raise ValueError(
-                f"Network.states: x has shape {x.shape} but the network expects "
-                f"{self.sizes[0]} input features"
-            )
+        self._check_input(x, "Network.states")
         states = [x]
         for layer in self.layers[:upto]:
             states.append(layer.forward(states[-1]))
         self._batch_shapes = [state.shape for state in states]
         return states
 
+    def _check_input(self, x, where):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{where}: x must be a Tensor, got {type(x).__name__}")
+        if x.shape[1] != self.sizes[0]:
+            raise ValueError(
+                f"{where}: x has shape {x.shape} but the network expects "
+                f"{self.sizes[0]} input features"
+            )
+
     def forward(self, x):
         """Return the output state for the batch ``x``."""
+        self._check_input(x, "Network.forward")
         return self.states(x)[-1]
 
     def predict(self, x):
         """Return the index of the largest output for each row of ``x``."""
+        self._check_input(x, "Network.predict")
         outputs = self.forward(x)
         return [max(range(len(row)), key=row.__getitem__) for row in outputs.data]
 

@@ -376,7 +376,9 @@ class CLSDTrainer:
             )
         _check_int(batch_size, "batch_size", "fit")
         if labels is not None:
-            labels = losses.check_labels(labels, len(features), student.sizes[-1], "fit")
+            labels = losses.check_labels(
+                labels, len(features), student.sizes[-1], "fit", context="student's output state"
+            )
         if restore_best and validation is None:
             raise ValueError("fit: restore_best=True needs a validation set to pick the best epoch")
 
@@ -544,5 +546,7 @@ def _validation_pair(validation, student):
                 f"fit: validation features have shape {features.shape} but the student "
                 f"expects {student.sizes[0]} input features"
             )
-        return features, losses.check_labels(labels, len(features), student.sizes[-1], "fit validation")
+        return features, losses.check_labels(
+            labels, len(features), student.sizes[-1], "fit validation", context="student's output state"
+        )
     raise TypeError("fit: validation must be a Dataset or a (features Tensor, labels) pair")

@@ -163,7 +163,7 @@ class LoadCSVTest(unittest.TestCase):
 
 class DatasetTest(unittest.TestCase):
     def test_label_range_checked(self):
-        with self.assertRaisesRegex(ValueError, "label 1 is 2; expected an int from 0 to 1"):
+        with self.assertRaisesRegex(ValueError, "labels\\[1\\] is 2; expected an int from 0 to 1"):
             Dataset(Tensor([[1.0], [2.0]]), [0, 2], ["a", "b"])
         with self.assertRaisesRegex(ValueError, "2 feature rows but 1 labels"):
             Dataset(Tensor([[1.0], [2.0]]), [0], ["a"])

@@ -66,11 +66,40 @@ class DemoTest(unittest.TestCase):
         result = demo.run_seed(0, dict(TINY, hint_epochs=2, task_epochs=1), None)
         self.assertLess(result["clsd"]["hint_mse_after"], result["clsd"]["hint_mse_before"])
 
-    def test_bad_option_values(self):
+    def test_synthetic_json(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "synthetic.json")
+            with redirect_stdout(io.StringIO()):
+                status = demo.main(["--synthetic", "--json", path])
+            with open(path) as handle:
+                result = json.load(handle)
+        self.assertEqual(status, 0)
+        self.assertEqual(result["dataset"], "synthetic")
+        self.assertTrue(result["success"])
+        self.assertLess(result["largest_state_difference"], 1e-3)
+        self.assertEqual(len(result["losses_at_steps_50_100_150_200"]), 4)
+
+    def assert_usage_error(self, argv, message):
         err = io.StringIO()
-        with mock.patch("sys.stderr", err):
-            self.assertEqual(demo.main(["--seeds", "0"]), 2)
-        self.assertIn("--seeds must be at least 1, got 0", err.getvalue())
+        with mock.patch("sys.stderr", err), mock.patch.object(demo, "run_seed") as run_seed:
+            self.assertEqual(demo.main(argv), 2)
+        run_seed.assert_not_called()
+        self.assertIn(message, err.getvalue())
+        self.assertEqual(len(err.getvalue().splitlines()), 1)
+
+    def test_bad_option_values(self):
+        self.assert_usage_error(["--seeds", "0"], "--seeds must be at least 1, got 0")
+        self.assert_usage_error(["--labels-per-class", "-1"], "--labels-per-class must be at least 0, got -1")
+
+    def test_too_many_labels_per_class(self):
+        self.assert_usage_error(["--quick", "--labels-per-class", "500"],
+                                "--labels-per-class 500 is more than the")
+
+    def test_unwritable_json_path_fails_before_training(self):
+        with tempfile.TemporaryDirectory() as folder:
+            missing = os.path.join(folder, "missing", "out.json")
+            self.assert_usage_error(["--quick", "--json", missing], "does not exist; create it first")
+            self.assert_usage_error(["--quick", "--json", folder], "is a folder")
 
     def test_run_demo_script_help(self):
         result = subprocess.run([sys.executable, "run_demo.py", "--help"], cwd=ROOT,

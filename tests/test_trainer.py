@@ -233,6 +233,10 @@ class FitErrorsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "student_state must be at least 0, got -1"):
             LayerMatch(2, -1)
 
+    def test_student_input_state_rejected(self):
+        with self.assertRaisesRegex(ValueError, "student state 0 is the input.*from 1 to 2"):
+            self.fit(matches=[LayerMatch(0, 0)])
+
     def test_input_widths_must_agree(self):
         teacher = Network.mlp([3, 5, 3], seed=0)
         with self.assertRaisesRegex(ValueError, "the teacher takes 3 input features but the student takes 4"):
@@ -251,7 +255,7 @@ class FitErrorsTest(unittest.TestCase):
             self.fit(labels=[0] * 6, task_weight=float("nan"))
 
     def test_labels_checked(self):
-        with self.assertRaisesRegex(ValueError, "label 2 is 3, outside the class range 0 to 2"):
+        with self.assertRaisesRegex(ValueError, "labels\\[2\\] is 3, outside the class range 0 to 2 set by the 3 columns of the student's output state"):
             self.fit(labels=[0, 1, 3, 0, 0, 0])
         with self.assertRaisesRegex(ValueError, "got 2 labels for 6 rows"):
             self.fit(labels=[0, 1])
