@@ -167,6 +167,7 @@ def run_seed(seed, settings, out):
         epochs=settings["hint_epochs"], batch_size=32, seed=rng.getrandbits(32),
         callbacks=[EpochPrinter(f"seed {seed} clsd hint", out)],
     )
+    hint_after_hint_stage = hint_mse(teacher, clsd, test.features)
     task_stage(clsd, settings["task_epochs"], f"seed {seed} clsd")
 
     for name, student in (("scratch", scratch), ("scratch+", scratch_plus), ("clsd", clsd)):
@@ -175,6 +176,7 @@ def run_seed(seed, settings, out):
         results[name]["hint_mse_after"] = hint_mse(teacher, student, test.features)
     results["seconds"] = time.perf_counter() - started
     results["extra_epochs"] = extra_epochs
+    results["clsd"]["hint_mse_after_hint_stage"] = hint_after_hint_stage
     return results
 
 
@@ -214,6 +216,7 @@ def summarize(per_seed, settings, seeds, seconds):
         "match": {"teacher_state": TEACHER_STATE, "student_state": STUDENT_STATE},
         "students": students,
         "extra_epochs_for_scratch_plus": per_seed[0]["extra_epochs"],
+        "clsd_hint_mse_after_hint_stage": stats("clsd", "hint_mse_after_hint_stage")["mean"],
         "seconds": seconds,
         "seconds_per_seed": [result["seconds"] for result in per_seed],
         "python": sys.version.split()[0],
@@ -250,6 +253,8 @@ def format_table(summary):
     lines += [
         "",
         f"CLSD {verdict} here: {gain:+.3f} test accuracy against the better scratch student.",
+        f"The clsd student's hint MSE was {summary['clsd_hint_mse_after_hint_stage']:.4f} right after "
+        "the hint stage; the task epochs moved it to the value above.",
         f"scratch+ had {summary['extra_epochs_for_scratch_plus']} extra task epochs, "
         "as many steps as the hint stage.",
         f"wall time {summary['seconds']:.1f} s (Python {summary['python']})",
