@@ -59,12 +59,37 @@ def linear_cka(x, y):
     return min(1.0, cross / (self_x * self_y))
 
 
+class CKAMatrix(list):
+    """A CKA matrix: a list of rows, teacher states down and student states across.
+
+    ``str()`` gives the text table of ``format_cka_table``, and a notebook
+    shows the matrix as an SVG heat map through ``_repr_svg_``.
+    """
+
+    def __str__(self):
+        return format_cka_table(self)
+
+    def _repr_svg_(self):
+        from .svg import heatmap
+
+        return heatmap(
+            self,
+            row_labels=[f"t{i}" for i in range(len(self))],
+            column_labels=[f"s{j}" for j in range(len(self[0]))],
+            title="Linear CKA between states",
+            x_label="student state",
+            y_label="teacher state",
+            value_range=(0.0, 1.0),
+        )
+
+
 def cka_matrix(teacher, student, features):
     """Return the CKA of every teacher state against every student state.
 
-    The result is a list of rows, one per teacher state 0..teacher.depth,
-    each with one value per student state 0..student.depth, all computed on
-    the batch ``features``. State 0 is the input of both networks.
+    The result is a ``CKAMatrix``, a list of rows, one per teacher state
+    0..teacher.depth, each with one value per student state
+    0..student.depth, all computed on the batch ``features``. State 0 is the
+    input of both networks.
     """
     for name, network in (("teacher", teacher), ("student", student)):
         if not isinstance(network, Network):
@@ -76,7 +101,7 @@ def cka_matrix(teacher, student, features):
         )
     teacher_states = teacher.states(features)
     student_states = student.states(features)
-    return [[linear_cka(t, s) for s in student_states] for t in teacher_states]
+    return CKAMatrix([[linear_cka(t, s) for s in student_states] for t in teacher_states])
 
 
 def format_cka_table(matrix, marks=()):

@@ -1,5 +1,6 @@
 import math
 import unittest
+from xml.etree import ElementTree
 
 from clsd import Adapter, Network, Tensor
 from clsd.cka import cka_matrix, format_cka_table, linear_cka
@@ -52,6 +53,29 @@ class LinearCKATest(unittest.TestCase):
         lines = text.splitlines()
         self.assertEqual(lines[0].split(), ["teacher", "\\", "student", "s0", "s1"])
         self.assertEqual(lines[2].split(), ["t1", "0.300", "0.900*"])
+
+
+class CKAMatrixDisplayTest(unittest.TestCase):
+    def setUp(self):
+        teacher = Network.mlp([4, 5, 3], activation="tanh", seed=0)
+        student = Network.mlp([4, 2, 3], activation="tanh", seed=1)
+        self.matrix = cka_matrix(teacher, student, Tensor.uniform(12, 4, seed=2))
+
+    def test_is_list_of_rows(self):
+        self.assertIsInstance(self.matrix, list)
+        self.assertEqual([len(row) for row in self.matrix], [3, 3, 3])
+
+    def test_str_is_text_table(self):
+        self.assertEqual(str(self.matrix), format_cka_table(self.matrix))
+
+    def test_svg_heat_map(self):
+        root = ElementTree.fromstring(self.matrix._repr_svg_())
+        text = " ".join(element.text or "" for element in root.iter())
+        self.assertIn("Linear CKA between states", text)
+        self.assertIn("teacher state", text)
+        self.assertIn("s2", text)
+        cells = [e for e in root.iter() if e.tag.endswith("rect") and e.find("{*}title") is not None]
+        self.assertEqual(len(cells), 9)
 
 
 class MappingTest(unittest.TestCase):
