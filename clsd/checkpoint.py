@@ -219,10 +219,11 @@ def _check_architecture(sizes, activations, source):
 def records_from_json(data, source="<bytes>"):
     """Check a JSON checkpoint's bytes and return a ``Checkpoint``.
 
-    Raises ``CheckpointError`` for text that is not UTF-8 JSON, missing or
-    unknown keys, another format or a newer format version, sizes or
-    activations that are not valid, and weights or biases whose shapes do
-    not follow the sizes or that hold anything but finite numbers.
+    Raises ``CheckpointError`` for text that is not UTF-8 JSON, for missing
+    or unknown keys, and for another format or a newer format version. It
+    also raises it for invalid sizes or activations, and for weights or
+    biases whose shapes do not follow the sizes or that contain anything
+    but finite numbers.
     """
     try:
         text = bytes(data).decode("utf-8")

@@ -155,7 +155,7 @@ def load_csv(path, label_column=-1, header=False, delimiter=","):
     Args:
         path: the file to read.
         label_column: index of the label column (negative counts from the end).
-        header: True when the first line holds column names to skip.
+        header: True when the first line contains column names to skip.
         delimiter: the field separator.
 
     Labels that are all integers are used as class indices 0..max; other
