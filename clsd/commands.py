@@ -425,6 +425,11 @@ def _cka_description(options, network, state):
     other, other_state = load_model(options["other"], "OTHER")
     dataset, train, test, _, merged = _model_data(state, options, options["model"])
     raw = {"test": test, "train": train, "all": dataset}[options["split"]]
+    if options["rows"] < 2 or len(raw) < 2:
+        raise UsageError(
+            f"--rows: linear CKA needs at least 2 rows, got {min(options['rows'], len(raw))} "
+            f"from the {options['split']} split; pass --rows 2 or more, or --split all"
+        )
     raw = raw.subset(range(min(options["rows"], len(raw))))
     first = _apply(standardizer_from(state), raw, network, "--data")
     second = _apply(standardizer_from(other_state), raw, other, "--data")

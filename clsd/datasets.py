@@ -40,7 +40,12 @@ class Dataset:
         if not classes:
             raise ValueError(f"Dataset: classes must name at least one class, got {classes!r}")
         for index, label in enumerate(labels):
-            if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(classes):
+            if not isinstance(label, int) or isinstance(label, bool):
+                raise TypeError(
+                    f"Dataset: labels[{index}] is {label!r} of type {type(label).__name__}; "
+                    f"expected an int from 0 to {len(classes) - 1}"
+                )
+            if not 0 <= label < len(classes):
                 raise ValueError(
                     f"Dataset: labels[{index}] is {label!r}; expected an int from 0 to {len(classes) - 1}"
                 )
@@ -158,8 +163,10 @@ def load_csv(path, label_column=-1, header=False, delimiter=","):
         header: True when the first line contains column names to skip.
         delimiter: the field separator.
 
-    Labels that are all integers are used as class indices 0..max; other
-    labels are names, numbered in sorted order. Returns a ``Dataset``.
+    Integer labels 0..k-1 are used as class indices as they are. Other
+    integer labels, such as 1..k or values with gaps, are numbered in
+    increasing order and keep their values as class names; text labels are
+    numbered in sorted order. Returns a ``Dataset``.
 
     Raises ``ValueError`` naming the file, the 1-based line and column and
     the text for a missing, non-numeric, NaN or infinite cell, for a row of
@@ -208,9 +215,13 @@ def _number_labels(raw_labels, path):
     except ValueError:
         as_ints = None
     if as_ints is not None:
-        if min(as_ints) < 0:
-            raise ValueError(f"{path}: integer labels must be at least 0, got {min(as_ints)}")
-        return as_ints, [str(c) for c in range(max(as_ints) + 1)]
+        values = sorted(set(as_ints))
+        if values == list(range(len(values))):
+            return as_ints, [str(c) for c in values]
+        # Labels such as 1..k, or with gaps, are numbered in increasing order
+        # so that no class index is left without rows.
+        index = {value: i for i, value in enumerate(values)}
+        return [index[value] for value in as_ints], [str(value) for value in values]
     classes = sorted(set(raw_labels))
     index = {name: i for i, name in enumerate(classes)}
     return [index[label] for label in raw_labels], classes

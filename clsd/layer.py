@@ -22,7 +22,7 @@ from operator import add, is_, mul
 
 from . import kernels
 from .activations import get_activation
-from .tensor import Tensor, make_rng
+from .tensor import Tensor, as_tensor, make_rng
 
 
 def _check_features(value, name):
@@ -104,7 +104,7 @@ class Layer:
         self._bias = self._checked_parameter(value, "bias", (1, self.out_features))
 
     def _checked_parameter(self, value, name, shape):
-        value = Tensor(value)
+        value = as_tensor(value, f"Layer.{name}", copy=True)
         if value.shape != shape:
             raise ValueError(f"Layer.{name}: expected shape {shape}, got {value.shape}")
         return value

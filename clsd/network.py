@@ -197,7 +197,7 @@ class Network:
         reached = len(self._batch_shapes) - 1
         _check_state_gradients(grads, reached, self._batch_shapes)
         if not grads:
-            return None
+            return Tensor.zeros(*self._batch_shapes[0]) if input_gradient else None
 
         top = max(grads)
         grad = None

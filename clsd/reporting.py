@@ -40,7 +40,8 @@ def format_plan(plan):
     """Return a training plan from ``fit`` (its ``on_fit_start`` argument) as text.
 
     One line for the whole run, one per stage with its epochs and what it
-    trains, one per active term with its weight or schedule and what it
+    trains, one per term of the stage (a term whose weight is 0 is still
+    computed and recorded) with its weight or schedule and what it
     compares, and a last line that states which weights ``fit`` returns.
     """
     stages = plan["stages"]

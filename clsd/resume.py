@@ -116,6 +116,42 @@ def save(path, plan, student, optimizer, rng, history, epoch, best):
     checkpoints.save(student, path, training_state=state)
 
 
+def _stage_parameters(plan, student, epoch):
+    """Return the parameters that the optimizer stepped in the stage of ``epoch``, in order."""
+    last_epoch = 0
+    for stage in plan["stages"]:
+        last_epoch += stage["epochs"]
+        if epoch <= last_epoch:
+            break
+    trained = student.layers[:stage["student_upto"]] + stage["adapters"]
+    return [p for layer in trained for p in layer.parameters()]
+
+
+def _check_optimizer_state(saved, optimizer, parameters, source):
+    """Check a saved optimizer state against this run's optimizer and parameters."""
+    name = type(optimizer).__name__
+    if not isinstance(saved, dict) or saved.get("name") != optimizer.name:
+        _fail(source, f"optimizer must be the state of a {name} ({optimizer.name!r}), got {saved!r:.60}")
+    settings = saved.get("settings")
+    if settings != optimizer.settings():
+        _fail(source, f"optimizer settings {settings!r} differ from this run's {optimizer.settings()!r}; "
+                      "resume with the same optimizer settings")
+    slots = saved.get("state")
+    if not isinstance(slots, list) or len(slots) > len(parameters):
+        _fail(source, f"optimizer state must list at most {len(parameters)} parameter states, got {slots!r:.60}")
+    expected_keys = set(optimizer._new_state(parameters[0]) if parameters else ())
+    for index, (slot, parameter) in enumerate(zip(slots, parameters)):
+        if not isinstance(slot, dict) or set(slot) != expected_keys:
+            _fail(source, f"optimizer state[{index}] must have the keys {sorted(expected_keys)}, got {slot!r:.60}")
+        for key, value in slot.items():
+            if value is not None:
+                _check_matrices([value], [parameter], f"optimizer state[{index}][{key!r}]", source)
+    if optimizer.name == "adam":
+        steps = saved.get("steps")
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            _fail(source, f"optimizer steps must be an int of at least 0, got {steps!r:.40}")
+
+
 def _fail(source, message):
     raise CheckpointError(f"{source}: {message}")
 
@@ -161,11 +197,7 @@ def _checked_state(state, plan, student, optimizer, source):
     except (TypeError, ValueError, OverflowError):
         _fail(source, "rng is not a random.Random state")
 
-    try:
-        scratch = type(optimizer).__new__(type(optimizer))
-        scratch.load_state_dict(state.get("optimizer"))
-    except (AttributeError, KeyError, TypeError, ValueError) as error:
-        _fail(source, f"optimizer state does not fit {type(optimizer).__name__}: {error}")
+    _check_optimizer_state(state.get("optimizer"), optimizer, _stage_parameters(plan, student, epoch), source)
 
     adapters = _adapters(plan)
     saved_adapters = state.get("adapters")

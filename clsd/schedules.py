@@ -42,12 +42,14 @@ class Schedule:
     """Base class: ``schedule(epoch)`` returns the weight at that epoch (from 1)."""
 
     def __call__(self, epoch):
-        _check_epoch(epoch, type(self).__name__)
-        return self.value(epoch)
+        """Return the weight at ``epoch``, checked to be a finite number at least 0.
 
-    def is_zero(self):
-        """Return True when the weight is 0 at every epoch."""
-        return False
+        The check also covers ``value`` methods of user subclasses, so that a
+        negative weight cannot turn a loss term into gradient ascent.
+        """
+        where = type(self).__name__
+        _check_epoch(epoch, where)
+        return _check_weight(self.value(epoch), f"weight at epoch {epoch}", where)
 
 
 class Constant(Schedule):
@@ -58,9 +60,6 @@ class Constant(Schedule):
 
     def value(self, epoch):
         return self.weight
-
-    def is_zero(self):
-        return self.weight == 0.0
 
     def describe(self):
         """Return the schedule as short text for a training plan."""
@@ -89,9 +88,6 @@ class LinearRamp(Schedule):
             return self.end
         fraction = (epoch - 1) / (self.epochs - 1)
         return self.start + fraction * (self.end - self.start)
-
-    def is_zero(self):
-        return self.start == 0.0 and self.end == 0.0
 
     def describe(self):
         """Return the schedule as short text for a training plan."""
@@ -130,9 +126,6 @@ class Step(Schedule):
     def value(self, epoch):
         passed = sum(1 for boundary in self.boundaries if epoch >= boundary)
         return self.values[passed]
-
-    def is_zero(self):
-        return all(v == 0.0 for v in self.values)
 
     def describe(self):
         """Return the schedule as short text for a training plan."""

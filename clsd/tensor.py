@@ -67,7 +67,8 @@ def _finite_scalar(value, where):
 def _rows_from(data, where):
     """Validate nested lists and return them as fresh row lists of floats."""
     if isinstance(data, Tensor):
-        return [row[:] for row in data.data]
+        # Checked again: ``map`` and arithmetic can put inf or NaN in a tensor.
+        return [_check_row(row, index, where) for index, row in enumerate(data.data)]
     if isinstance(data, (str, bytes)) or not hasattr(data, "__len__"):
         raise TypeError(
             f"{where}: expected a list of rows or a flat list of numbers, "
@@ -115,6 +116,11 @@ class Tensor:
 
     Raises ``TypeError`` for a value that is not an int or float, and
     ``ValueError`` for ragged rows, an empty matrix, NaN or infinity.
+
+    Arithmetic follows IEEE 754 as Python's floats do: a result that
+    overflows becomes inf, and ``map`` may return NaN. Such a tensor is
+    rejected where it enters a model (``Tensor(t)``, ``layer.weight = t``)
+    and reported by ``fit`` as a diverged loss.
     """
 
     __slots__ = ("data",)
@@ -339,8 +345,21 @@ class Tensor:
         return Tensor._wrap([[-a for a in row] for row in self.data])
 
     def map(self, function):
-        """Return a new tensor with ``function`` applied to every element."""
-        return Tensor._wrap([list(map(function, row)) for row in self.data])
+        """Return a new tensor with ``function`` applied to every element.
+
+        Raises ``TypeError`` when ``function`` returns something other than
+        an int or a float. A NaN or infinite result is kept, as arithmetic
+        keeps it.
+        """
+        rows = [list(map(function, row)) for row in self.data]
+        for index, row in enumerate(rows):
+            for column, value in enumerate(row):
+                if not _is_number(value):
+                    raise TypeError(
+                        f"Tensor.map: function returned {value!r} of type {type(value).__name__} "
+                        f"for element [{index}][{column}]; expected an int or a float"
+                    )
+        return Tensor._wrap([[float(value) for value in row] for row in rows])
 
     # ---- reductions ---------------------------------------------------
 
@@ -376,10 +395,12 @@ def make_rng(seed):
     raise TypeError(f"seed must be an int, None or a random.Random, got {seed!r}")
 
 
-def as_tensor(value, name="value"):
-    """Return ``value`` as a ``Tensor``, converting nested lists; ``name`` goes in errors."""
-    if isinstance(value, Tensor):
+def as_tensor(value, name="value", copy=False):
+    """Return ``value`` as a ``Tensor``, converting nested lists; ``name`` goes in errors.
+
+    A ``Tensor`` is returned as it is unless ``copy`` is True; then it is
+    copied and checked like nested lists (finite ints or floats only).
+    """
+    if isinstance(value, Tensor) and not copy:
         return value
-    tensor = Tensor.__new__(Tensor)
-    tensor.data = _rows_from(value, name)
-    return tensor
+    return Tensor._wrap(_rows_from(value, name))

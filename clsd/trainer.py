@@ -267,7 +267,9 @@ class CLSDTrainer:
 
         Each stage trains the student layers up to the highest state that
         its terms read, plus its matches' adapters. The optimizer's state
-        starts afresh at every stage after the first.
+        (momentum, Adam's moments and step count) starts afresh at the start
+        of every ``fit`` and of every stage after the first; a resumed run
+        restores the saved state instead.
 
         Returns a ``History``; its ``summary()`` gives the last-epoch and
         best-epoch validation accuracy and which weights the student kept.
@@ -299,6 +301,9 @@ class CLSDTrainer:
             resumed_epoch, (best_accuracy, best_weights) = resume_module.restore(
                 checkpoint, plan, student, self.optimizer, rng, history
             )
+        if resumed_epoch == 0:
+            # A new run starts with no momentum or Adam moments from an earlier fit.
+            _reset_optimizer(self.optimizer)
         _call(callbacks, "on_fit_start", plan)
 
         epoch = 0
@@ -518,6 +523,12 @@ def _stage_plan(stage, teacher, student, labels, first_epoch):
     if len(set(names)) != len(names):
         raise ValueError(f"fit: stage {stage.name!r} has two terms with the same name: {names}")
 
+    # Evaluate every weight of the stage now, so that a schedule that returns
+    # an invalid weight at a late epoch fails before any training.
+    for term in terms:
+        for stage_epoch in range(1, stage.epochs + 1):
+            term["schedule"](stage_epoch)
+
     # The student runs, and trains, only up to the highest state a term reads.
     student_upto = max(term["student_state"] for term in terms)
     teacher_states = [term["teacher_state"] for term in terms if term["teacher_state"] is not None]
@@ -535,18 +546,20 @@ def _stage_plan(stage, teacher, student, labels, first_epoch):
 
 
 def _validation_pair(validation, student):
+    """Return validation data as a checked (features, labels) pair, or None."""
     if validation is None:
         return None
     if isinstance(validation, Dataset):
-        return validation.features, validation.labels
-    if isinstance(validation, tuple) and len(validation) == 2 and isinstance(validation[0], Tensor):
+        features, labels = validation.features, validation.labels
+    elif isinstance(validation, tuple) and len(validation) == 2 and isinstance(validation[0], Tensor):
         features, labels = validation
-        if features.shape[1] != student.sizes[0]:
-            raise ValueError(
-                f"fit: validation features have shape {features.shape} but the student "
-                f"expects {student.sizes[0]} input features"
-            )
-        return features, losses.check_labels(
-            labels, len(features), student.sizes[-1], "fit validation", context="student's output state"
+    else:
+        raise TypeError("fit: validation must be a Dataset or a (features Tensor, labels) pair")
+    if features.shape[1] != student.sizes[0]:
+        raise ValueError(
+            f"fit: validation features have shape {features.shape} but the student "
+            f"expects {student.sizes[0]} input features"
         )
-    raise TypeError("fit: validation must be a Dataset or a (features Tensor, labels) pair")
+    return features, losses.check_labels(
+        labels, len(features), student.sizes[-1], "fit validation", context="student's output state"
+    )

@@ -191,7 +191,7 @@ class ResumeErrorTest(unittest.TestCase):
         cases = [
             ("epoch", 9, "epoch must be an int from 1 to 2, got 9"),
             ("rng", [3, [1, 2], None], "rng is not a random.Random state"),
-            ("optimizer", {"name": "adam"}, "optimizer state does not fit SGD"),
+            ("optimizer", {"name": "adam"}, r"optimizer must be the state of a SGD \('sgd'\)"),
             ("history", [], "history must list 2 epoch records"),
             ("adapters", [[]], "adapters must list 0 adapters"),
         ]
@@ -204,6 +204,36 @@ class ResumeErrorTest(unittest.TestCase):
                 with self.assertRaisesRegex(CheckpointError, message):
                     CLSDTrainer(0.1).fit(student, x, labels, epochs=2, seed=1, checkpoint=self.path, resume=True)
                 self.assertEqual(snapshot(student), before)
+
+    def test_malformed_optimizer_buffers_rejected(self):
+        x, labels, _ = data()
+        CLSDTrainer(0.1, optimizer="adam").fit(Network.mlp([4, 3], seed=0), x, labels, epochs=2, seed=1,
+                                               checkpoint=self.path)
+        good = clsd.checkpoint.read(self.path).training_state
+        adam = good["optimizer"]
+        cases = [
+            ({"state": [{"m": [["oops"] * 3] * 4, "v": adam["state"][0]["v"]}] + adam["state"][1:]},
+             r"optimizer state\[0\]\['m'\]\[0\] contains 'oops'; expected finite floats"),
+            ({"state": [{"m": [[0.0] * 2] * 4, "v": adam["state"][0]["v"]}] + adam["state"][1:]},
+             r"optimizer state\[0\]\['m'\]\[0\] must have shape \(4, 3\)"),
+            ({"state": [{"m": adam["state"][0]["m"]}] + adam["state"][1:]},
+             r"optimizer state\[0\] must have the keys \['m', 'v'\]"),
+            ({"state": adam["state"] * 2}, "must list at most 2 parameter states"),
+            ({"steps": -1}, "optimizer steps must be an int of at least 0, got -1"),
+            ({"settings": dict(adam["settings"], learning_rate=0.5)}, "differ from this run's"),
+        ]
+        for change, message in cases:
+            with self.subTest(message=message):
+                state = dict(good, optimizer=dict(adam, **change))
+                clsd.save(Network.mlp([4, 3], seed=0), self.path, training_state=state)
+                student = Network.mlp([4, 3], seed=3)
+                trainer = CLSDTrainer(0.1, optimizer="adam")
+                before = snapshot(student)
+                with self.assertRaisesRegex(CheckpointError, message):
+                    trainer.fit(student, x, labels, epochs=2, seed=1, checkpoint=self.path, resume=True)
+                self.assertEqual(snapshot(student), before)
+                self.assertEqual(trainer.optimizer.learning_rate, 0.1)
+                self.assertEqual(trainer.optimizer.state, [])
 
     def test_bad_checkpoint_arguments(self):
         x, labels, _ = data()

@@ -299,6 +299,8 @@ class WorkflowTest(CliTestCase):
         self.assertEqual(status, 0, err)
         self.assertIn("linear CKA on 30 rows", out)
 
+        self.assertUsageError(["inspect", teacher, other, "--rows", "1"], "linear CKA needs at least 2 rows")
+
     def test_export_safetensors(self):
         exported = self.path("teacher.safetensors")
         path = self.train_iris("teacher.json", "--export", exported)

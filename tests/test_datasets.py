@@ -128,6 +128,16 @@ class LoadCSVTest(unittest.TestCase):
         self.assertEqual(data.features.tolist(), [[1.0, 2.0], [3.0, 4.0]])
         self.assertEqual(data.labels, [0, 1])
 
+    def test_one_based_integer_labels_renumbered(self):
+        data = load_csv(self.write("1,2,1\n3,4,3\n5,6,2\n7,8,3\n"))
+        self.assertEqual(data.classes, ["1", "2", "3"])
+        self.assertEqual(data.labels, [0, 2, 1, 2])
+
+    def test_zero_based_integer_labels_kept(self):
+        data = load_csv(self.write("1,2,2\n3,4,0\n5,6,1\n"))
+        self.assertEqual(data.classes, ["0", "1", "2"])
+        self.assertEqual(data.labels, [2, 0, 1])
+
     def test_named_labels_in_first_column(self):
         path = self.write("cat,1,2\ndog,3,4\ncat,5,6\n")
         data = load_csv(path, label_column=0)
@@ -165,6 +175,8 @@ class DatasetTest(unittest.TestCase):
     def test_label_range_checked(self):
         with self.assertRaisesRegex(ValueError, "labels\\[1\\] is 2; expected an int from 0 to 1"):
             Dataset(Tensor([[1.0], [2.0]]), [0, 2], ["a", "b"])
+        with self.assertRaisesRegex(TypeError, r"labels\[1\] is 1.0 of type float; expected an int from 0 to 1"):
+            Dataset(Tensor([[1.0], [2.0]]), [0, 1.0], ["a", "b"])
         with self.assertRaisesRegex(ValueError, "2 feature rows but 1 labels"):
             Dataset(Tensor([[1.0], [2.0]]), [0], ["a"])
 

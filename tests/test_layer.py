@@ -139,6 +139,8 @@ class LayerTest(unittest.TestCase):
             layer.bias = [[1.0, 2.0, 3.0]]
         layer.bias = [[1.0, 2.0]]
         self.assertEqual(layer.bias.tolist(), [[1.0, 2.0]])
+        with self.assertRaisesRegex(ValueError, r"Layer.weight: element \[0\]\[0\] is nan"):
+            layer.weight = Tensor.zeros(3, 2).map(lambda v: math.nan)
 
 
 if __name__ == "__main__":

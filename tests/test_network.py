@@ -103,6 +103,18 @@ class NetworkTest(unittest.TestCase):
         grad = net.backward({0: Tensor([[1.0, 2.0]])}, input_gradient=True)
         self.assertEqual(grad.tolist(), [[1.0, 2.0]])
 
+    def test_empty_gradients_give_zero_input_gradient(self):
+        net = Network.mlp([2, 3, 2], seed=0)
+        net.states(Tensor.ones(4, 2))
+        self.assertEqual(net.backward({}, input_gradient=True), Tensor.zeros(4, 2))
+        self.assertIsNone(net.backward({}))
+
+    def test_state_width(self):
+        net = Network.mlp([5, 3, 2], seed=0)
+        self.assertEqual([net.state_width(i) for i in range(3)], [5, 3, 2])
+        with self.assertRaisesRegex(IndexError, "state index 3 is out of range; this network has states 0 to 2"):
+            net.state_width(3)
+
     def test_predict(self):
         net = Network.mlp([2, 2], seed=0)
         net.layers[0].weight = Tensor([[1.0, 0.0], [0.0, 1.0]])

@@ -3,6 +3,7 @@ import random
 import unittest
 
 from clsd import Tensor
+from clsd.tensor import as_tensor
 
 
 class TensorConstructionTest(unittest.TestCase):
@@ -203,6 +204,27 @@ class TensorHelpersTest(unittest.TestCase):
         big = repr(Tensor.zeros(20, 10))
         self.assertIn("shape=(20, 10)", big)
         self.assertIn("...", big)
+
+    def test_copy_of_tensor_is_checked(self):
+        with self.assertRaisesRegex(ValueError, r"Tensor: element \[0\]\[1\] is nan"):
+            Tensor(Tensor([[1.0, 2.0]]).map(lambda v: math.nan if v > 1 else v))
+        with self.assertRaisesRegex(ValueError, r"Tensor: element \[0\]\[0\] is inf"):
+            Tensor(Tensor([[1e308]]) * 10)
+
+    def test_map_result_must_be_numbers(self):
+        with self.assertRaisesRegex(TypeError, r"Tensor.map: function returned '1.0' of type str for element \[0\]\[0\]"):
+            Tensor([[1.0]]).map(str)
+        self.assertEqual(Tensor([[1, 2]]).map(lambda v: int(v) * 3).tolist(), [[3.0, 6.0]])
+
+    def test_as_tensor(self):
+        t = Tensor([[1.0]])
+        self.assertIs(as_tensor(t), t)
+        copied = as_tensor(t, "weight", copy=True)
+        self.assertIsNot(copied, t)
+        self.assertEqual(copied, t)
+        self.assertEqual(as_tensor([[1, 2]]).tolist(), [[1.0, 2.0]])
+        with self.assertRaisesRegex(ValueError, r"weight: element \[0\]\[0\] is nan"):
+            as_tensor(t.map(lambda v: math.nan), "weight", copy=True)
 
     def test_unhashable(self):
         with self.assertRaises(TypeError):

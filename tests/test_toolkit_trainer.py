@@ -4,7 +4,7 @@ import unittest
 
 from clsd import Adam, Adapter, CLSDTrainer, LayerMatch, LogitMatch, Network, Stage, Tensor
 from clsd.reporting import PlanPrinter, format_plan
-from clsd.schedules import Constant, LinearRamp, Step, as_schedule
+from clsd.schedules import Constant, LinearRamp, Schedule, Step, as_schedule
 from clsd.stages import fitnets_joint, fitnets_stages
 
 from tests.gradcheck import check_gradient
@@ -108,6 +108,22 @@ class ScheduleTest(unittest.TestCase):
         step = Step([1.0, 0.5, 0.0], boundaries=[3, 6])
         self.assertEqual([step(epoch) for epoch in range(1, 8)], [1.0, 1.0, 0.5, 0.5, 0.5, 0.0, 0.0])
         self.assertEqual(step.describe(), "1, 0.5 from epoch 3, 0 from epoch 6")
+
+    def test_negative_schedule_value_rejected_before_training(self):
+        class GoesNegative(Schedule):
+            def value(self, epoch):
+                return 1.0 if epoch < 3 else -1.0
+
+            def describe(self):
+                return "1 then -1"
+
+        teacher = Network.mlp([4, 3, 2], seed=0)
+        student = Network.mlp([4, 3, 2], seed=1)
+        before = [p.tolist() for p in student.parameters()]
+        match = LayerMatch(1, 1, weight=GoesNegative())
+        with self.assertRaisesRegex(ValueError, "GoesNegative: weight at epoch 3 must be a finite number at least 0, got -1.0"):
+            CLSDTrainer(0.1).fit(student, Tensor.uniform(6, 4, seed=2), teacher=teacher, matches=[match], epochs=4)
+        self.assertEqual([p.tolist() for p in student.parameters()], before)
 
     def test_bad_schedules(self):
         with self.assertRaisesRegex(ValueError, "start must be a finite number at least 0, got -1"):

@@ -136,6 +136,14 @@ class FitTest(unittest.TestCase):
             runs.append((_weights(student), history.series("total")))
         self.assertEqual(runs[0], runs[1])
 
+    def test_reused_trainer_starts_afresh(self):
+        trainer = CLSDTrainer(0.05, optimizer="adam")
+        trainer.fit(Network.mlp([4, 4, 3], seed=9), self.x, self.labels, epochs=2, batch_size=5, seed=1)
+        reused, fresh = self.student(), self.student()
+        trainer.fit(reused, self.x, self.labels, epochs=2, batch_size=5, seed=4)
+        CLSDTrainer(0.05, optimizer="adam").fit(fresh, self.x, self.labels, epochs=2, batch_size=5, seed=4)
+        self.assertEqual(_weights(reused), _weights(fresh))
+
     def test_different_seed_changes_order(self):
         finals = []
         for seed in (1, 2):
@@ -273,6 +281,17 @@ class FitErrorsTest(unittest.TestCase):
             self.fit(x=Tensor.ones(6, 3))
         with self.assertRaisesRegex(TypeError, "features must be a Tensor or a Dataset, got list"):
             self.fit(x=[[1.0] * 4])
+
+    def test_validation_dataset_checked_before_training(self):
+        from clsd.datasets import Dataset
+        before = _weights(self.student)
+        wide = Dataset(Tensor.ones(3, 5), [0, 1, 2], ["a", "b", "c"])
+        with self.assertRaisesRegex(ValueError, r"validation features have shape \(3, 5\) but the student expects 4"):
+            self.fit(validation=wide)
+        many_classes = Dataset(Tensor.ones(2, 4), [0, 4], ["a", "b", "c", "d", "e"])
+        with self.assertRaisesRegex(ValueError, r"fit validation: labels\[1\] is 4, outside the class range 0 to 2"):
+            self.fit(labels=[0] * 6, validation=many_classes)
+        self.assertEqual(_weights(self.student), before)
 
     def test_unknown_loss_name(self):
         with self.assertRaisesRegex(ValueError, "unknown state loss 'l1'; valid names:"):
