@@ -15,7 +15,7 @@ Standardization travels with the model. ``train`` fits a ``Standardizer``
 on the training split and saves its mean and standard deviation in the
 checkpoint's training state, under ``"standardizer"``, next to the data
 source and the split (``"data"``). ``evaluate``, ``inspect`` and ``distill``
-apply those statistics to the raw features before the model sees them, and
+apply those statistics to the raw features before the model reads them, and
 ``distill`` gives the student the teacher's statistics, because the
 teacher's states were learnt on inputs scaled that way.
 
@@ -179,7 +179,7 @@ def _add_output_options(options, plot_help):
                 help="where to save the JSON checkpoint, which also keeps the standardization statistics, "
                      "the data split and the history (required)")
     options.add("--export", metavar="PATH", default=None,
-                help="also write the weights to PATH as .safetensors, for PyTorch; it holds no "
+                help="also write the weights to PATH as .safetensors, for PyTorch; it contains no "
                      "standardization statistics, so feed it inputs standardized as the JSON checkpoint records")
     options.add("--plot", metavar="PATH", default=None, help=plot_help)
     options.add("--quiet", action="store_true", help="show no progress bar and no summary")

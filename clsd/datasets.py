@@ -165,7 +165,7 @@ def load_csv(path, label_column=-1, header=False, delimiter=","):
 
     Integer labels 0..k-1 are used as class indices as they are. Other
     integer labels, such as 1..k or values with gaps, are numbered in
-    increasing order and keep their values as class names; text labels are
+    increasing order and keep their values as class names. Text labels are
     numbered in sorted order. Returns a ``Dataset``.
 
     Raises ``ValueError`` naming the file, the 1-based line and column and

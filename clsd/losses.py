@@ -33,7 +33,7 @@ def _fsum(values):
     """Return ``math.fsum(values)``, or the float sum when fsum overflows.
 
     ``math.fsum`` raises ``OverflowError`` when a partial sum of finite
-    values leaves the float range; the plain sum then gives inf, which the
+    values leaves the float range. The plain sum then gives inf, which the
     trainer reports as a diverged loss instead of an unrelated exception.
     """
     values = list(values)

@@ -56,7 +56,7 @@ class ProgressBar:
             terminal.
         refresh: minimum seconds between two redraws on a terminal.
         terminal: force terminal mode (True) or plain lines (False); None
-            asks ``stream.isatty()``.
+            uses ``stream.isatty()``.
         clock: a function returning seconds, for tests; ``time.monotonic``
             by default.
 

@@ -39,10 +39,11 @@ def _trained(stage):
 def format_plan(plan):
     """Return a training plan from ``fit`` (its ``on_fit_start`` argument) as text.
 
-    One line for the whole run, one per stage with its epochs and what it
-    trains, one per term of the stage (a term whose weight is 0 is still
-    computed and recorded) with its weight or schedule and what it
-    compares, and a last line that states which weights ``fit`` returns.
+    The text has one line for the whole run and one per stage with its
+    epochs and what it trains. Each term of a stage gets a line with its
+    weight or schedule and what it compares; a term whose weight is 0 is
+    still computed and recorded. A last line states which weights ``fit``
+    returns.
     """
     stages = plan["stages"]
     count = "1 stage" if len(stages) == 1 else f"{len(stages)} stages"

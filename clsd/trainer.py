@@ -268,7 +268,7 @@ class CLSDTrainer:
         Each stage trains the student layers up to the highest state that
         its terms read, plus its matches' adapters. The optimizer's state
         (momentum, Adam's moments and step count) starts afresh at the start
-        of every ``fit`` and of every stage after the first; a resumed run
+        of every ``fit`` and of every stage after the first. A resumed run
         restores the saved state instead.
 
         Returns a ``History``; its ``summary()`` gives the last-epoch and

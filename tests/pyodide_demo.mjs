@@ -2,7 +2,7 @@
 //
 //   node tests/pyodide_demo.mjs PYODIDE_DIR [DEMO_ARGS...]
 //
-// PYODIDE_DIR is the folder of the npm package "pyodide" (the one that holds
+// PYODIDE_DIR is the folder of the npm package "pyodide" (the one that contains
 // pyodide.mjs, pyodide.asm.wasm and python_stdlib.zip). The script copies
 // clsd/*.py and clsd/data/* from this working tree into Pyodide's in-memory
 // file system, runs `clsd.demo.main(DEMO_ARGS)` there, and prints the demo's
